@@ -1,0 +1,50 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Both bootstrap what is missing (a .venv with the project, a Chromium) and skip what is present.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup browser demo test serve bench lint stress clean
+
+setup: $(STAMP) browser
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# Find a Chromium (Playwright's managed one, a system one, or $$HARNESS_CHROMIUM); install one if none.
+browser: $(STAMP)
+	@$(BIN)/python -m harness.browser --quiet || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "installing Playwright's chromium"; $(BIN)/playwright install chromium; \
+	  fi; \
+	  $(BIN)/python -m harness.browser; }
+
+demo: setup
+	$(BIN)/harness demo
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+stress: setup
+	$(BIN)/python -m pytest -m stress $(PYTEST_ARGS)
+
+serve: setup
+	$(BIN)/harness serve
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests benchmarks
+
+clean:
+	rm -rf .harness test-results .pytest_cache .ruff_cache

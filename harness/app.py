@@ -1,0 +1,32 @@
+"""The application factory: site + collector + inspection API + inspector in one aiohttp app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from harness import api, collector, inspector, keys, site
+from harness.faults import Faults
+from harness.snippet import SnippetProfile, load_profile
+from harness.store import BeaconStore
+
+CLIENT_MAX_SIZE = 8 * 1024 * 1024  # read oversize bodies ourselves so they get a 413 *and* a bad-list entry
+
+
+def create_app(
+    store: BeaconStore | None = None,
+    config: keys.Config | None = None,
+    profile: SnippetProfile | str | None = None,
+) -> web.Application:
+    """Build a configured application; state lives in ``app[keys.*]``."""
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[api.api_token_guard, site.device_cookie])
+    app[keys.STORE] = store if store is not None else BeaconStore()
+    app[keys.CONFIG] = config or keys.Config()
+    app[keys.FAULTS] = Faults()
+    app[keys.PROFILE] = profile if isinstance(profile, SnippetProfile) else load_profile(profile)
+    app[keys.USERS] = {}
+    app[keys.SELF_URL] = ""
+    collector.add_routes(app)
+    api.add_routes(app)
+    inspector.add_routes(app)
+    site.setup(app)
+    return app

@@ -1,0 +1,104 @@
+"""Find a Chromium to drive, in one place, and the flags that keep it quiet on a closed network.
+
+Order: ``$HARNESS_CHROMIUM`` (if set it must exist), Playwright's managed Chromium, then a
+system Chromium. Every caller (pytest plugin, repro, demo, benchmarks) goes through
+:func:`launch_args` so the same browser and flags are used everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+# Without the background-networking flags Chromium keeps trying to reach Google's hosts.
+QUIET_FLAGS: list[str] = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+SYSTEM_CANDIDATES: tuple[str, ...] = (
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
+
+INSTALL_HINT = (
+    "install one with `make setup` (root: `apt-get install -y chromium`; "
+    "otherwise: `playwright install chromium`) or set HARNESS_CHROMIUM=/path/to/chrome"
+)
+
+
+class BrowserNotFound(RuntimeError):
+    """No usable Chromium: the message names the problem and the fix in one line."""
+
+
+def _managed_chromium() -> str | None:
+    """Playwright's own downloaded Chromium, if `playwright install chromium` ever ran."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - playwright is a hard dependency
+        return None
+    root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH", Path.home() / ".cache" / "ms-playwright"))
+    if not root.is_dir() or not any(root.glob("chromium*")):
+        return None  # skip starting a driver when nothing was ever installed
+    try:
+        with sync_playwright() as pw:
+            path = pw.chromium.executable_path
+    except Exception:
+        return None
+    return path if path and Path(path).exists() else None
+
+
+def find_chromium() -> str | None:
+    """Return an executable path, or None when Playwright's managed browser should be used as-is."""
+    override = os.environ.get("HARNESS_CHROMIUM")
+    if override:
+        if Path(override).is_file() and os.access(override, os.X_OK):
+            return override
+        raise BrowserNotFound(f"HARNESS_CHROMIUM={override} is not an executable file; {INSTALL_HINT}")
+    managed = _managed_chromium()
+    if managed:
+        return managed
+    for candidate in SYSTEM_CANDIDATES:
+        found = shutil.which(candidate) if "/" not in candidate else (candidate if Path(candidate).exists() else None)
+        if found:
+            return found
+    raise BrowserNotFound(f"no Chromium found; {INSTALL_HINT}")
+
+
+def launch_args(headless: bool = True, extra_args: list[str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``BrowserType.launch`` using the found browser and the quiet flags."""
+    args: dict[str, Any] = {
+        "executable_path": find_chromium(),
+        "args": [*QUIET_FLAGS, *(extra_args or [])],
+        "headless": headless,
+    }
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m harness.browser`: print the browser that will be used; exit 1 with the fix if none."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        path = find_chromium()
+    except BrowserNotFound as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return 1
+    if "--quiet" not in argv:
+        print(f"chromium: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

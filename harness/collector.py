@@ -1,0 +1,160 @@
+"""The collector: the analytics.js tracking HTTP API that snippets send beacons to.
+
+Handlers stay thin: parsing and validation live in :mod:`harness.beacon`, keeping in
+:mod:`harness.store`. Every rejection is answered 4xx with a reason and kept in the bad list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from harness import keys
+from harness.beacon import (
+    BATCH_PATHS,
+    TYPES,
+    Rejected,
+    RequestInfo,
+    decode_body,
+    enrich,
+    now_iso,
+    split_request,
+    validate,
+)
+
+DEVICE_COOKIE = "hx_device"
+CORS_HEADERS = "Content-Type, Authorization, Content-Encoding"
+
+
+def _basic_auth_key(header: str) -> str | None:
+    """Write key from ``Authorization: Basic base64(key:)``; None when absent or malformed."""
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def _reply(request: web.Request, status: int, payload: dict[str, Any]) -> web.Response:
+    return _cors(request, web.json_response(payload, status=status))  # type: ignore[return-value]
+
+
+def _peer_ip(request: web.Request) -> str:
+    if request.app[keys.CONFIG].trust_forwarded:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.remote or ""
+
+
+async def preflight(request: web.Request) -> web.StreamResponse:
+    """Answer CORS preflight for any collector path."""
+    response = web.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+        "Access-Control-Request-Headers", CORS_HEADERS)
+    response.headers["Access-Control-Max-Age"] = "600"
+    return _cors(request, response)
+
+
+async def collect(request: web.Request) -> web.StreamResponse:
+    """POST /v1/{type}: parse, authenticate, validate, store, then reply (after commit)."""
+    kind = request.match_info["kind"]
+    if kind not in TYPES and kind not in BATCH_PATHS:
+        return _reply(request, 404, {"error": "not found", "reason": f"unknown endpoint /v1/{kind}"})
+    app = request.app
+    faults = app[keys.FAULTS]
+    action = faults.take()
+    raw = await request.read()
+    if action.drop:
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # nothing stored, nothing answered: a dropped connection
+    if action.status:
+        if action.delay_ms:
+            await asyncio.sleep(action.delay_ms / 1000)
+        return _reply(request, action.status, {"error": "injected fault", "reason": f"fault: status {action.status}"})
+
+    status, payload = _ingest(request, kind, raw)
+    if action.delay_ms:
+        await asyncio.sleep(action.delay_ms / 1000)
+    return _reply(request, status, payload)
+
+
+def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    """Everything between the bytes and the reply; returns (status, JSON payload)."""
+    app = request.app
+    store = app[keys.STORE]
+    path = request.path
+    try:
+        body = decode_body(raw, request.headers.get("Content-Encoding", ""))
+        messages, shared = split_request(kind, body)
+    except Rejected as exc:
+        store.add_bad(exc.reason, raw[:65536], exc.status, path)
+        return exc.status, {"error": "rejected", "reason": exc.reason}
+
+    header_key = _basic_auth_key(request.headers.get("Authorization", ""))
+    body_key = shared.get("writeKey") or next(
+        (m.get("writeKey") for m in messages if isinstance(m, dict) and m.get("writeKey")), None)
+    write_key = header_key or (body_key if isinstance(body_key, str) else None)
+    expected = app[keys.CONFIG].write_key
+    if expected and not hmac.compare_digest((write_key or "").encode(), expected.encode()):
+        reason = "missing write key" if not write_key else "wrong write key"
+        store.add_bad(f"unauthorized: {reason}", raw[:65536], 401, path, received=len(messages))
+        return 401, {"error": "unauthorized", "reason": reason}
+
+    info = RequestInfo(
+        path=path,
+        peer_ip=_peer_ip(request),
+        write_key=write_key,
+        user_agent=request.headers.get("User-Agent", ""),
+        device=request.cookies.get(DEVICE_COOKIE),
+        received_ms=time.time() * 1000,
+        received_at=now_iso(),
+    )
+    valid: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        reason = validate(message)
+        if reason is None:
+            valid.append(enrich(message, shared, info))
+            continue
+        rejected.append({"index": index, "reason": reason})
+        status = 413 if reason.startswith("message is") else 400
+        store.add_bad(reason, _raw_message(message), status, path)
+    stored, duplicates = store.add(valid) if valid else ([], 0)
+    if rejected:
+        first = rejected[0]["reason"]
+        status = 413 if len(messages) == 1 and first.startswith("message is") else 400
+        return status, {"error": "invalid message(s)", "reason": first, "stored": len(stored),
+                        "duplicates": duplicates, "rejected": rejected}
+    return 200, {"success": True}
+
+
+def _raw_message(message: Any) -> str:
+    text = json.dumps(message, ensure_ascii=False, default=str)
+    return text if len(text) <= 65536 else text[:65536] + "...(truncated)"
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the collector under /v1/."""
+    app.router.add_route("OPTIONS", "/v1/{kind}", preflight)
+    app.router.add_post("/v1/{kind}", collect)

@@ -1,0 +1,94 @@
+"""Fault injection for the collector: answer with a status, delay replies, or drop connections.
+
+Set through ``POST /api/faults`` (or directly by tests and the repro), consumed per request.
+Thread-safe because tests set faults from the pytest thread while the server runs in its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FaultAction:
+    """What to do to one collector request."""
+
+    status: int | None = None
+    drop: bool = False
+    delay_ms: int = 0
+
+
+class Faults:
+    """Counters of pending faults. ``count=None`` means 'until cleared'."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.status: int | None = None
+            self.status_count: int | None = 0
+            self.drop_count: int | None = 0
+            self.delay_ms = 0
+            self.delay_count: int | None = None
+            self.script_delay_ms = 0
+            self.applied = 0
+
+    def configure(self, spec: dict[str, Any]) -> None:
+        """Apply a /api/faults body; raises ValueError with a readable reason on bad input."""
+        known = {"status", "count", "delay_ms", "drop", "script_delay_ms"}
+        unknown = set(spec) - known
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        count = spec.get("count")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+            raise ValueError("'count' must be a non-negative integer or null (until cleared)")
+        with self._lock:
+            if "status" in spec:
+                status = spec["status"]
+                if not isinstance(status, int) or not 100 <= status <= 599:
+                    raise ValueError("'status' must be an HTTP status code (100-599)")
+                self.status, self.status_count = status, count
+            if spec.get("drop"):
+                self.drop_count = count if count is not None else None
+            for key in ("delay_ms", "script_delay_ms"):
+                if key in spec:
+                    value = spec[key]
+                    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 60_000:
+                        raise ValueError(f"'{key}' must be a number of milliseconds between 0 and 60000")
+                    setattr(self, key, int(value))
+            if "delay_ms" in spec:
+                self.delay_count = count if "status" not in spec and not spec.get("drop") else None
+
+    def take(self) -> FaultAction:
+        """Consume one request's worth of faults."""
+        with self._lock:
+            action = FaultAction(delay_ms=self.delay_ms if self.delay_count != 0 else 0)
+            if self.delay_ms and self.delay_count:
+                self.delay_count -= 1
+            if self.drop_count is None or self.drop_count > 0:
+                action.drop = True
+                if self.drop_count:
+                    self.drop_count -= 1
+            elif self.status is not None and (self.status_count is None or self.status_count > 0):
+                action.status = self.status
+                if self.status_count:
+                    self.status_count -= 1
+            if action.drop or action.status or action.delay_ms:
+                self.applied += 1
+            return action
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "status": self.status if self.status_count != 0 else None,
+                "status_count": self.status_count,
+                "drop_count": self.drop_count,
+                "delay_ms": self.delay_ms,
+                "delay_count": self.delay_count,
+                "script_delay_ms": self.script_delay_ms,
+                "applied": self.applied,
+            }

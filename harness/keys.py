@@ -1,0 +1,33 @@
+"""Typed ``app[...]`` keys: the server's state lives on the application, not in globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from harness.faults import Faults
+from harness.snippet import SnippetProfile
+from harness.store import BeaconStore
+
+
+@dataclass
+class Config:
+    """Settings a server is created with (CLI flags or pytest options)."""
+
+    write_key: str | None = None
+    trust_forwarded: bool = False
+    api_token: str | None = None
+    collector_url: str | None = None  # None: the origin each page was served from
+    tracking_plan: dict[str, Any] | None = None
+    default_delivery: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", BeaconStore)
+FAULTS = web.AppKey("faults", Faults)
+PROFILE = web.AppKey("profile", SnippetProfile)
+SELF_URL = web.AppKey("self_url", str)  # where the server reaches itself (server-side library)
+USERS = web.AppKey("users", dict)

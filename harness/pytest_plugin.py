@@ -1,0 +1,127 @@
+"""pytest plugin (``pytest11`` entry point): a harness server, captured beacons and devices.
+
+Layered by scope like pytest-playwright: ``harness_server`` (session) -> ``beacons`` (function,
+emptied per test) and ``new_device`` (function-scoped factory on pytest-playwright's
+``new_context``). Every option is a flag; the browser is the one :mod:`harness.browser` finds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import browser as browser_mod
+from harness.capture import Beacons
+from harness.device import Device, context_options
+from harness.keys import Config
+from harness.server import HarnessServer, is_loopback
+from harness.snippet import ProfileError, load_profile
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "Intilery identity harness")
+    group.addoption("--snippet", default=os.environ.get("HARNESS_SNIPPET", "intilery"),
+                    help="snippet profile name or folder (default: intilery)")
+    group.addoption("--tracking-plan", default=None, help="tracking plan (YAML/JSON) to validate beacons against")
+    group.addoption("--browser-ws", default=os.environ.get("HARNESS_BROWSER_WS"),
+                    help="connect to a running Playwright browser server (ws://HOST:PORT/) instead of launching")
+    group.addoption("--harness-host", default=os.environ.get("HARNESS_HOST", "127.0.0.1"),
+                    help="address the browser reaches the harness server on (default 127.0.0.1)")
+    group.addoption("--harness-db", default=None, help="SQLite file for the session's store (default: a temp file)")
+
+
+def _load_plan(path: str | None) -> dict[str, Any] | None:
+    if not path:
+        return None
+    from harness.plan import load_plan
+
+    return load_plan(path)
+
+
+class _Overrides:
+    """Fixtures that override pytest-playwright's; registered in pytest_configure so they win."""
+
+    @pytest.fixture(scope="session")
+    def browser_type_launch_args(self, browser_type_launch_args: dict[str, Any],
+                                 pytestconfig: pytest.Config) -> dict[str, Any]:
+        args = dict(browser_type_launch_args)
+        extra = ["--host-resolver-rules=MAP *.shop.test 127.0.0.1"]
+        if args.get("channel") or pytestconfig.getoption("--browser-ws"):
+            return args  # the user picked a branded channel or a remote browser
+        try:
+            found = browser_mod.launch_args(headless=args.get("headless", True), extra_args=extra)
+        except browser_mod.BrowserNotFound as exc:
+            raise pytest.UsageError(str(exc)) from None
+        found["args"] = [*found["args"], *args.pop("args", [])]
+        return {**found, **args}
+
+    @pytest.fixture(scope="session")
+    def connect_options(self, pytestconfig: pytest.Config) -> dict[str, Any] | None:
+        ws = pytestconfig.getoption("--browser-ws")
+        return {"ws_endpoint": ws} if ws else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_Overrides(), "harness-overrides")
+    config.addinivalue_line("markers", "claims(*ids): claims-table rows (C1..C26) this test proves")
+
+
+@pytest.fixture(scope="session")
+def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Generator[HarnessServer, None, None]:
+    """The running server (site + collector + API) on a free port, with a real SQLite file."""
+    public = pytestconfig.getoption("--harness-host")
+    bind = "127.0.0.1" if is_loopback(public) else "0.0.0.0"
+    try:
+        profile = load_profile(pytestconfig.getoption("--snippet"))
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    db = pytestconfig.getoption("--harness-db") or str(tmp_path_factory.mktemp("harness") / "beacons.sqlite")
+    config = Config(tracking_plan=_load_plan(pytestconfig.getoption("--tracking-plan")))
+    server = HarnessServer(host=bind, db=db, config=config, snippet=profile, public_host=public).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def beacons(harness_server: HarnessServer) -> Beacons:
+    """The store, emptied (and faults cleared) before the test."""
+    harness_server.store.clear()
+    harness_server.faults.clear()
+    return Beacons(harness_server.store, harness_server.config.tracking_plan)
+
+
+@pytest.fixture
+def new_device(new_context: Callable[..., Any], playwright: Any, harness_server: HarnessServer,
+               beacons: Beacons) -> Callable[..., Device]:
+    """Factory: ``new_device("desktop" | "mobile")`` -> a new browser context (one person's device)."""
+    made: list[Device] = []
+
+    def make(kind: str = "desktop", name: str = "", **context_args: Any) -> Device:
+        options = {**context_options(playwright, kind), **context_args}
+        device = Device(new_context(**options), harness_server.base_url, harness_server.profile, kind,
+                        name or f"{kind}-{len(made) + 1}")
+        made.append(device)
+        return device
+
+    return make
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
+    """On failure, write the test's beacons to test-results/<test>/beacons.json and summarise them."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    captured = getattr(item, "funcargs", {}).get("beacons")
+    if not isinstance(captured, Beacons):
+        return
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", item.nodeid).strip("-")[:150]
+    path = captured.dump(Path(item.config.rootpath) / "test-results" / slug / "beacons.json")
+    report.sections.append(("captured beacons", f"{captured.summary()}\n(full JSON: {path})"))

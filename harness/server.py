@@ -1,0 +1,123 @@
+"""Run the app: in a background thread with its own event loop (tests), or in the foreground (CLI).
+
+Playwright's sync API owns the test thread's event loop, so the server gets a thread and a loop
+of its own; the store it shares with the test is thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from harness import keys
+from harness.app import create_app
+from harness.faults import Faults
+from harness.snippet import SnippetProfile
+from harness.store import BeaconStore
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class HarnessServer:
+    """A running harness: ``base_url``, ``store``, ``faults``; start()/stop() or use as a context manager."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    db: str = ":memory:"
+    config: keys.Config = field(default_factory=keys.Config)
+    snippet: SnippetProfile | str | None = None
+    public_host: str | None = None  # the address browsers use, if not ``host``
+
+    def __post_init__(self) -> None:
+        self.store = BeaconStore(self.db)
+        self.app = create_app(self.store, self.config, self.snippet)
+        self.faults: Faults = self.app[keys.FAULTS]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.public_host or self.host}:{self.port}"
+
+    @property
+    def profile(self) -> SnippetProfile:
+        return self.app[keys.PROFILE]
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self_host = "127.0.0.1" if self.host in ("0.0.0.0", "") or is_loopback(self.host) else self.host
+        self.app[keys.SELF_URL] = f"http://{self_host}:{self.port}"
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._start())
+        except BaseException as exc:  # surfaced to the starting thread
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            loop.run_forever()
+        finally:
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+    def start(self) -> HarnessServer:
+        """Start in a daemon thread; returns once the port is bound (or raises why not)."""
+        self._thread = threading.Thread(target=self._run, name="harness-server", daemon=True)
+        self._thread.start()
+        self._started.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self.store.close()
+
+    def __enter__(self) -> HarnessServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def run_forever(self, on_ready: object = None) -> None:
+        """Foreground mode for ``harness serve``: blocks until Ctrl-C, then shuts down cleanly."""
+        self.start()
+        if callable(on_ready):
+            on_ready(self)
+        try:
+            assert self._thread is not None
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()

@@ -1,0 +1,274 @@
+"""The sample shop: jinja2 pages that embed the selected snippet and make the seeds' calls.
+
+Each page's tracking calls are the ones the source documents describe (page on every view,
+identify on sign-up / login / profile change, reset on logout, track with an anonymized ip
+on checkout). The sign-up page implements the four flows the loss experiment compares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from harness import keys
+from harness.collector import DEVICE_COOKIE
+from harness.serverlib import ServerAnalytics
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "static"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+LIBRARY_FILE = "intilery.js"
+SESSION_COOKIE = "hx_session"
+DELIVERY_COOKIE = "hx_delivery"
+DELIVERY_MODES = ("persist", "xhr", "batch", "beacon", "keepalive", "fetchlater")
+FLOWS = ("js-redirect", "form-post", "welcome-page", "server-side")
+TWENTY_YEARS = 20 * 365 * 24 * 3600
+
+PRODUCTS: dict[str, dict[str, Any]] = {
+    "p1": {"id": "p1", "name": "Red Stapler", "price": 12.5, "category": "Office"},
+    "p2": {"id": "p2", "name": "TPS Report Covers", "price": 4.0, "category": "Office"},
+    "p3": {"id": "p3", "name": "Flair Pin Set", "price": 7.25, "category": "Apparel"},
+    "p4": {"id": "p4", "name": "Jump to Conclusions Mat", "price": 29.0, "category": "Games"},
+}
+
+
+def new_user_id() -> str:
+    """A database-style id like the seeds' '97980cfea0067' (static, opaque: best practice)."""
+    return uuid.uuid4().hex[:13]
+
+
+def _origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _delivery(request: web.Request) -> str | None:
+    mode = request.query.get("delivery") or request.cookies.get(DELIVERY_COOKIE)
+    if mode in DELIVERY_MODES:
+        return mode
+    return request.app[keys.CONFIG].default_delivery
+
+
+def snippet_html(request: web.Request) -> str:
+    """Render the selected profile's fragment for this request's origin and delivery mode."""
+    config = request.app[keys.CONFIG]
+    profile = request.app[keys.PROFILE]
+    delay = request.app[keys.FAULTS].script_delay_ms
+    options: dict[str, Any] = {}
+    if mode := _delivery(request):
+        options["delivery"] = mode
+    library_url = f"/static/{LIBRARY_FILE}" + (f"?delay_ms={delay}" if delay else "")
+    return profile.render(
+        collector_url=config.collector_url or _origin(request),
+        write_key=config.write_key or "harness-dev-key",
+        library_url=library_url,
+        load_options=options,
+        asset_url="/snippet-assets/",
+    )
+
+
+def _user(request: web.Request) -> dict[str, Any] | None:
+    user_id = request.cookies.get(SESSION_COOKIE)
+    return request.app[keys.USERS].get(user_id) if user_id else None
+
+
+def _ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
+    return {"snippet": snippet_html(request), "user": _user(request), "products": PRODUCTS,
+            "profile_name": request.app[keys.PROFILE].name, **extra}
+
+
+def _redirect(location: str) -> web.HTTPFound:
+    return web.HTTPFound(location)
+
+
+@aiohttp_jinja2.template("home.html")
+async def home(request: web.Request) -> dict[str, Any]:
+    return _ctx(request, signed_up=request.query.get("signed_up"))
+
+
+@aiohttp_jinja2.template("product.html")
+async def product(request: web.Request) -> dict[str, Any]:
+    item = PRODUCTS.get(request.match_info["pid"])
+    if item is None:
+        raise web.HTTPNotFound(text="no such product")
+    return _ctx(request, product=item)
+
+
+@aiohttp_jinja2.template("cart.html")
+async def cart(request: web.Request) -> dict[str, Any]:
+    return _ctx(request)
+
+
+@aiohttp_jinja2.template("signup.html")
+async def signup_form(request: web.Request) -> dict[str, Any]:
+    flow = request.query.get("flow", "welcome-page")
+    if flow not in FLOWS:
+        raise web.HTTPBadRequest(text=f"unknown flow {flow!r}; one of {', '.join(FLOWS)}")
+    return _ctx(request, flow=flow, uid=request.query.get("uid") or new_user_id())
+
+
+async def signup_submit(request: web.Request) -> web.StreamResponse:
+    """The server side of every sign-up flow: create the user, then redirect."""
+    form = await request.post()
+    flow = str(form.get("flow", "welcome-page"))
+    uid = str(form.get("uid") or new_user_id())
+    traits = {"name": str(form.get("name", "")), "email": str(form.get("email", "")),
+              "plan": str(form.get("plan", "premium"))}
+    request.app[keys.USERS][uid] = {"id": uid, **traits}
+    if flow == "server-side":
+        # Server libraries have no anonymousId of their own: reuse the browser's (C16).
+        anon = request.cookies.get(request.app[keys.PROFILE].keys["anonymous_id"]) or request.cookies.get(
+            DEVICE_COOKIE) or secrets.token_hex(8)
+        client = ServerAnalytics(request.app[keys.SELF_URL], request.app[keys.CONFIG].write_key or "harness-dev-key")
+        await client.identify(uid, traits, anonymous_id=anon.strip('"'))
+        await client.track("Signed Up", {"plan": traits["plan"]}, user_id=uid, anonymous_id=anon.strip('"'))
+        target = "/welcome?flow=server-side"
+    elif flow == "welcome-page":
+        target = f"/welcome?flow=welcome-page&uid={uid}"
+    else:  # js-redirect never posts; form-post: the page already made its calls on submit
+        target = "/?signed_up=1"
+    response = _redirect(target)
+    response.set_cookie(SESSION_COOKIE, uid, path="/", samesite="Lax")
+    raise response
+
+
+@aiohttp_jinja2.template("welcome.html")
+async def welcome(request: web.Request) -> dict[str, Any]:
+    flow = request.query.get("flow", "")
+    uid = request.query.get("uid", "")
+    user = request.app[keys.USERS].get(uid) if uid else None
+    return _ctx(request, flow=flow, new_user=user if flow == "welcome-page" else None)
+
+
+@aiohttp_jinja2.template("login.html")
+async def login_form(request: web.Request) -> dict[str, Any]:
+    return _ctx(request, error=None)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    users = request.app[keys.USERS]
+    uid = str(form.get("uid", "")).strip()
+    if not uid:
+        raise _redirect("/login")
+    users.setdefault(uid, {"id": uid, "name": "", "email": "", "plan": "free"})
+    response = _redirect("/account?login=1")
+    response.set_cookie(SESSION_COOKIE, uid, path="/", samesite="Lax")
+    raise response
+
+
+@aiohttp_jinja2.template("logout.html")
+async def logout(request: web.Request) -> dict[str, Any]:
+    response_ctx = _ctx(request)
+    response_ctx["user"] = None
+    return response_ctx
+
+
+async def logout_and_clear(request: web.Request) -> web.StreamResponse:
+    response = await logout(request)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@aiohttp_jinja2.template("account.html")
+async def account(request: web.Request) -> dict[str, Any]:
+    user = _user(request)
+    if user is None:
+        raise _redirect("/login")
+    event = "login" if request.query.get("login") else "updated" if request.query.get("updated") else None
+    return _ctx(request, identify_now=event)
+
+
+async def account_update(request: web.Request) -> web.StreamResponse:
+    user = _user(request)
+    if user is None:
+        raise _redirect("/login")
+    form = await request.post()
+    for field in ("name", "email", "plan"):
+        if field in form:
+            user[field] = str(form[field])
+    raise _redirect("/account?updated=1")
+
+
+@aiohttp_jinja2.template("checkout.html")
+async def checkout_complete(request: web.Request) -> dict[str, Any]:
+    return _ctx(request, order_id=f"o-{secrets.token_hex(4)}")
+
+
+@aiohttp_jinja2.template("offer.html")
+async def offer(request: web.Request) -> dict[str, Any]:
+    """Anti-pattern (C15): the server mints an anonymousId and hands it to the browser."""
+    server_anon = str(uuid.uuid4())
+    client = ServerAnalytics(request.app[keys.SELF_URL], request.app[keys.CONFIG].write_key or "harness-dev-key")
+    await client.track("Offer Viewed", {"offer": "spring"}, anonymous_id=server_anon)
+    return _ctx(request, server_anon=server_anon)
+
+
+async def library_script(request: web.Request) -> web.StreamResponse:
+    """Serve static/intilery.js, optionally slowly (``?delay_ms=``): a slow CDN in the loss experiment."""
+    try:
+        delay = min(int(request.query.get("delay_ms", "0")), 60_000)
+    except ValueError:
+        delay = 0
+    if delay > 0:
+        await asyncio.sleep(delay / 1000)
+    response = web.FileResponse(STATIC_DIR / LIBRARY_FILE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def snippet_asset(request: web.Request) -> web.StreamResponse:
+    path = request.app[keys.PROFILE].asset(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound(text="no such file in the snippet profile")
+    return web.FileResponse(path)
+
+
+@web.middleware
+async def device_cookie(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Give every browser a harness-side device id (like a collector's network user id).
+
+    It lets analysis tell which browser profile sent a beacon without trusting the library.
+    """
+    response = await handler(request)
+    if DEVICE_COOKIE not in request.cookies and request.method == "GET" and not request.path.startswith("/api/"):
+        _set_device_cookie(request, response)
+    if request.query.get("delivery") in DELIVERY_MODES:
+        response.set_cookie(DELIVERY_COOKIE, request.query["delivery"], path="/", samesite="Lax")
+    return response
+
+
+def _set_device_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    host = request.host.rsplit(":", 1)[0]
+    labels = host.split(".")
+    domain = ".".join(labels[-2:]) if len(labels) >= 3 and not host.replace(".", "").isdigit() else None
+    response.set_cookie(DEVICE_COOKIE, uuid.uuid4().hex, path="/", max_age=TWENTY_YEARS, samesite="Lax",
+                        httponly=True, domain=domain)
+
+
+def setup(app: web.Application) -> None:
+    """Mount the site and its templates on the app."""
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
+    r = app.router
+    r.add_get("/", home)
+    r.add_get("/products/{pid}", product)
+    r.add_get("/cart", cart)
+    r.add_get("/signup", signup_form)
+    r.add_post("/signup", signup_submit)
+    r.add_get("/welcome", welcome)
+    r.add_get("/login", login_form)
+    r.add_post("/login", login_submit)
+    r.add_get("/logout", logout_and_clear)
+    r.add_get("/account", account)
+    r.add_post("/account", account_update)
+    r.add_get("/checkout/complete", checkout_complete)
+    r.add_get("/offer", offer)
+    r.add_get(f"/static/{LIBRARY_FILE}", library_script)
+    r.add_get("/snippet-assets/{name}", snippet_asset)
+    r.add_static("/static/", STATIC_DIR, append_version=False)

@@ -1,0 +1,280 @@
+"""The beacon store: every accepted beacon, de-duplicated by messageId, in SQLite and in memory.
+
+Thread-safe (the server runs in a background thread while tests wait in the main one).
+A beacon is committed before :meth:`BeaconStore.add` returns, so the collector acknowledges
+only what is on disk: WAL mode survives ``kill -9`` of the process. Tests block on a
+condition variable in :meth:`BeaconStore.wait_for` rather than polling.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+Listener = Callable[[Record], None]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS beacons (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bad (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+COUNTERS = ("received", "duplicates", "unauthorized")
+
+
+class WaitTimeout(AssertionError):
+    """Raised by wait_for; an AssertionError so pytest shows it as a plain test failure."""
+
+
+def _get(record: Record, dotted: str) -> Any:
+    """Field lookup with ``context__page__path`` or ``context.page.path`` addressing nested keys."""
+    value: Any = record
+    for part in dotted.replace("__", ".").split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def matches(record: Record, type: str | None = None, event: str | None = None, **filters: Any) -> bool:
+    """True when the record has this type, event and every field filter (exact equality)."""
+    if type is not None and record.get("type") != type:
+        return False
+    if event is not None and record.get("event") != event:
+        return False
+    return all(_get(record, key) == want for key, want in filters.items())
+
+
+def describe(record: Record) -> str:
+    """One line per beacon for failure messages: what arrived, so a failing test explains itself."""
+    what = record.get("event") or record.get("name") or ""
+    return (
+        f"#{record.get('_meta', {}).get('seq', '?')} {record.get('type')}"
+        f"{' ' + repr(what) if what else ''} userId={record.get('userId')!r} "
+        f"anonymousId={record.get('anonymousId')!r}"
+    )
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    bad: int = 0
+    unauthorized: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class BeaconStore:
+    """In-memory window over a SQLite file (or ``:memory:``) of captured beacons."""
+
+    db_path: str = ":memory:"
+    memory_limit: int = 20_000
+    _records: deque[Record] = field(init=False)
+    _listeners: list[Listener] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.db_path != ":memory:":
+            Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crash (kill -9)
+        self._db.executescript(SCHEMA)
+        self._records = deque(maxlen=self.memory_limit)
+        self._stats = Stats()
+        self._load()
+
+    # ---- loading and writing -------------------------------------------------------------
+    def _load(self) -> None:
+        """Pick up what an earlier run committed to the same file."""
+        for name, value in self._db.execute("SELECT name, value FROM counters"):
+            setattr(self._stats, name, value)
+        self._stats.stored = self._db.execute("SELECT COUNT(*) FROM beacons").fetchone()[0]
+        self._stats.bad = self._db.execute("SELECT COUNT(*) FROM bad").fetchone()[0]
+        rows = self._db.execute(
+            "SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (self.memory_limit,)
+        ).fetchall()
+        for seq, body in reversed(rows):
+            self._records.append(self._decode(seq, body))
+
+    @staticmethod
+    def _decode(seq: int, body: str) -> Record:
+        record = json.loads(body)
+        record.setdefault("_meta", {})["seq"] = seq
+        return record
+
+    def _bump(self, name: str, n: int) -> None:
+        if n:
+            setattr(self._stats, name, getattr(self._stats, name) + n)
+            self._db.execute(
+                "INSERT INTO counters(name, value) VALUES(?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, n),
+            )
+
+    def add(self, records: Iterable[Record], received: int | None = None) -> tuple[list[Record], int]:
+        """Store new beacons (one transaction); return (stored records, duplicates seen)."""
+        records = list(records)
+        stored: list[Record] = []
+        duplicates = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for record in records:
+                    body = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO beacons(message_id, body) VALUES(?, ?)",
+                        (record["messageId"], body),
+                    )
+                    if cur.rowcount == 1:
+                        record.setdefault("_meta", {})["seq"] = cur.lastrowid
+                        stored.append(record)
+                    else:
+                        duplicates += 1
+                self._bump("received", len(records) if received is None else received)
+                self._bump("duplicates", duplicates)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._stats.stored += len(stored)
+            self._records.extend(stored)
+            self._changed.notify_all()
+            listeners = list(self._listeners)
+        for record in stored:
+            for listener in listeners:
+                listener(record)
+        return stored, duplicates
+
+    def add_bad(self, reason: str, raw: bytes | str, status: int = 400, path: str = "",
+                received: int = 1) -> Record:
+        """Keep a rejected submission with its reason: bad input is explained, never dropped silently."""
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="backslashreplace")
+        entry: Record = {
+            "reason": reason,
+            "status": status,
+            "path": path,
+            "receivedAt": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "raw": text,
+        }
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute("INSERT INTO bad(body) VALUES(?)", (json.dumps(entry, ensure_ascii=False),))
+            self._bump("received", received)
+            if status == 401:
+                self._bump("unauthorized", 1)
+            self._db.execute("COMMIT")
+            entry["id"] = cur.lastrowid
+            self._stats.bad += 1
+            self._changed.notify_all()
+        return entry
+
+    def clear(self) -> None:
+        """Forget everything (tests start empty; DELETE /api/beacons)."""
+        with self._lock:
+            self._db.executescript("BEGIN; DELETE FROM beacons; DELETE FROM bad; DELETE FROM counters; COMMIT;")
+            self._records.clear()
+            self._stats = Stats()
+            self._changed.notify_all()
+
+    # ---- reading ---------------------------------------------------------------------------
+    def _window_complete(self) -> bool:
+        return self._stats.stored == len(self._records)
+
+    def query(self, type: str | None = None, event: str | None = None, since: int | str | None = None,
+              limit: int | None = None, **filters: Any) -> list[Record]:
+        """Beacons in arrival order matching type/event/field filters; ``since`` is a seq or ISO time."""
+        with self._lock:
+            source: Iterable[Record] = (
+                list(self._records) if self._window_complete()
+                else [self._decode(s, b) for s, b in self._db.execute("SELECT seq, body FROM beacons ORDER BY seq")]
+            )
+        out = [r for r in source if matches(r, type, event, **filters) and _after(r, since)]
+        return out[-limit:] if limit else out
+
+    def all(self) -> list[Record]:
+        return self.query()
+
+    def bad(self) -> list[Record]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, body FROM bad ORDER BY id").fetchall()
+        return [{**json.loads(body), "id": i} for i, body in rows]
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return self._stats.to_dict()
+
+    def wait_for(self, type: str | None = None, event: str | None = None, count: int = 1,
+                 timeout: float = 5.0, **filters: Any) -> list[Record]:
+        """Block until ``count`` matching beacons exist; return them. On timeout say what did arrive."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = self.query(type, event, **filters)
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            arrived = self.query()
+        want = ", ".join(f"{k}={v!r}" for k, v in {"type": type, "event": event, **filters}.items() if v is not None)
+        lines = "\n  ".join(describe(r) for r in arrived[-30:]) or "(nothing)"
+        raise WaitTimeout(
+            f"waited {timeout:.1f}s for {count} beacon(s) with {want or 'any fields'}; "
+            f"found {len(found)}. {len(arrived)} arrived:\n  {lines}"
+        )
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(record)`` for every beacon stored from now on; returns the unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _after(record: Record, since: int | str | None) -> bool:
+    if since is None or since == "":
+        return True
+    if isinstance(since, int) or str(since).isdigit():
+        return int(record.get("_meta", {}).get("seq", 0)) > int(since)
+    return str(record.get("receivedAt", "")) >= str(since)
+
+
+def open_readonly(db_path: str) -> BeaconStore:
+    """Open an existing store file for the CLI; a clear error if it is missing or not SQLite."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such database file: {db_path}")
+    with path.open("rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise ValueError(f"{db_path} is not a SQLite database")
+    return BeaconStore(db_path)
