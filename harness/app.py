@@ -24,7 +24,6 @@ def create_app(
     app[keys.FAULTS] = Faults()
     app[keys.PROFILE] = profile if isinstance(profile, SnippetProfile) else load_profile(profile)
     app[keys.USERS] = {}
-    app[keys.SELF_URL] = ""
     collector.add_routes(app)
     api.add_routes(app)
     inspector.add_routes(app)

@@ -22,6 +22,7 @@ class Config:
     collector_url: str | None = None  # None: the origin each page was served from
     tracking_plan: dict[str, Any] | None = None
     default_delivery: str | None = None
+    self_url: str = ""  # where the server reaches itself (server-side library); set at start
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -29,5 +30,4 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", BeaconStore)
 FAULTS = web.AppKey("faults", Faults)
 PROFILE = web.AppKey("profile", SnippetProfile)
-SELF_URL = web.AppKey("self_url", str)  # where the server reaches itself (server-side library)
 USERS = web.AppKey("users", dict)

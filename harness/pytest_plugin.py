@@ -43,25 +43,35 @@ def _load_plan(path: str | None) -> dict[str, Any] | None:
     return load_plan(path)
 
 
+@pytest.fixture(scope="session")
+def _harness_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig: pytest.Config) -> dict[str, Any]:
+    """pytest-playwright's launch args plus the found Chromium and the quiet flags."""
+    args = dict(browser_type_launch_args)
+    extra = ["--host-resolver-rules=MAP *.shop.test 127.0.0.1"]
+    if args.get("channel") or pytestconfig.getoption("--browser-ws"):
+        return args  # the user picked a branded channel or a remote browser
+    try:
+        found = browser_mod.launch_args(headless=args.get("headless", True), extra_args=extra)
+    except browser_mod.BrowserNotFound as exc:
+        raise pytest.UsageError(str(exc)) from None
+    found["args"] = [*found["args"], *args.pop("args", [])]
+    return {**found, **args}
+
+
 class _Overrides:
-    """Fixtures that override pytest-playwright's; registered in pytest_configure so they win."""
+    """Overrides of pytest-playwright fixtures, registered in pytest_configure so they win.
+
+    Static methods keep pytest from treating them as per-instance class fixtures.
+    """
 
     @pytest.fixture(scope="session")
-    def browser_type_launch_args(self, browser_type_launch_args: dict[str, Any],
-                                 pytestconfig: pytest.Config) -> dict[str, Any]:
-        args = dict(browser_type_launch_args)
-        extra = ["--host-resolver-rules=MAP *.shop.test 127.0.0.1"]
-        if args.get("channel") or pytestconfig.getoption("--browser-ws"):
-            return args  # the user picked a branded channel or a remote browser
-        try:
-            found = browser_mod.launch_args(headless=args.get("headless", True), extra_args=extra)
-        except browser_mod.BrowserNotFound as exc:
-            raise pytest.UsageError(str(exc)) from None
-        found["args"] = [*found["args"], *args.pop("args", [])]
-        return {**found, **args}
+    @staticmethod
+    def browser_type_launch_args(_harness_launch_args: dict[str, Any]) -> dict[str, Any]:
+        return _harness_launch_args
 
     @pytest.fixture(scope="session")
-    def connect_options(self, pytestconfig: pytest.Config) -> dict[str, Any] | None:
+    @staticmethod
+    def connect_options(pytestconfig: pytest.Config) -> dict[str, Any] | None:
         ws = pytestconfig.getoption("--browser-ws")
         return {"ws_endpoint": ws} if ws else None
 

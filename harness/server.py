@@ -67,7 +67,7 @@ class HarnessServer:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         self_host = "127.0.0.1" if self.host in ("0.0.0.0", "") or is_loopback(self.host) else self.host
-        self.app[keys.SELF_URL] = f"http://{self_host}:{self.port}"
+        self.config.self_url = f"http://{self_host}:{self.port}"
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
