@@ -17,6 +17,7 @@ from aiohttp_sse import sse_response
 from harness import keys
 
 FILTERS = ("type", "event", "userId", "anonymousId")
+PING_SECONDS = 10
 
 
 def _bad_request(reason: str) -> web.Response:
@@ -99,13 +100,25 @@ async def stream(request: web.Request) -> web.StreamResponse:
         loop.call_soon_threadsafe(_offer, queue, record)
 
     unsubscribe = request.app[keys.STORE].subscribe(push)
+    resp: web.StreamResponse = web.Response(status=204)
     try:
-        async with sse_response(request, ping_interval=10) as resp:
-            await resp.send(json.dumps({"stats": request.app[keys.STORE].stats()}), event="hello")
-            while resp.is_connected():
-                record = await queue.get()
-                await resp.send(json.dumps(record, ensure_ascii=False), event="beacon",
-                                id=str(record.get("_meta", {}).get("seq", "")))
+        async with sse_response(request, ping_interval=PING_SECONDS) as sse:
+            resp = sse
+            # JSON only (ASCII-escaped, so no payload text can break the event framing)
+            await sse.send(json.dumps({"stats": request.app[keys.STORE].stats()}), event="hello")
+            closed = asyncio.ensure_future(sse.wait())  # ends when a ping finds the client gone
+            try:
+                while sse.is_connected():
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        break
+                    record = getter.result()
+                    await sse.send(json.dumps(record), event="beacon",
+                                   id=str(record.get("_meta", {}).get("seq", "")))
+            finally:
+                closed.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -150,7 +163,7 @@ async def api_token_guard(request: web.Request, handler: Any) -> web.StreamRespo
                  or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
                  or request.query.get("token", "")
                  or request.cookies.get("hx_token", ""))
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")):
             return web.json_response({"error": "unauthorized", "reason": "this server needs --api-token"}, status=401)
         response = await handler(request)
         if request.query.get("token"):

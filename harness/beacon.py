@@ -18,6 +18,8 @@ from typing import Any
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_DECOMPRESSED_BYTES = 4 * MAX_REQUEST_BYTES
+MAX_DEPTH = 64  # deeper JSON is refused so nothing downstream (store, API, analysis) can hit RecursionError
+OVERSIZE = "message is"  # prefix of the reason validate() gives for a message over MAX_MESSAGE_BYTES
 
 TYPES: dict[str, str] = {
     "identify": "identify", "i": "identify",
@@ -30,6 +32,10 @@ TYPES: dict[str, str] = {
 BATCH_PATHS = frozenset({"batch", "b"})
 KNOWN_TYPES = frozenset(TYPES.values())
 TRANSPORTS = frozenset({"beacon", "fetch-keepalive", "fetch", "fetchlater", "xhr", "server"})
+ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
+OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
+NOT_SHARED = frozenset({"writeKey", "batch", "messageId", "type"})  # per message only, never copied from a batch
+STRING_FIELDS = ("event", "name", "category", "timestamp", "sentAt", "originalTimestamp")
 
 
 class Rejected(Exception):
@@ -46,24 +52,57 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def decode_body(raw: bytes, content_encoding: str = "") -> Any:
-    """Bytes -> JSON value. Accepts gzip/deflate; refuses oversize, bad UTF-8 and bad JSON."""
+def short(value: Any, limit: int = 60) -> str:
+    """repr() cut to ``limit`` characters: reasons quote bad values without echoing megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def decompress(raw: bytes, content_encoding: str = "") -> bytes:
+    """Undo ``Content-Encoding`` (gzip/deflate); refuses oversize, truncated and unknown encodings."""
     if len(raw) > MAX_REQUEST_BYTES:
         raise Rejected(f"request body is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}", 413)
     encoding = content_encoding.strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        try:
-            if encoding == "deflate":
-                raw = zlib.decompressobj().decompress(raw, MAX_DECOMPRESSED_BYTES + 1)
-            else:
-                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
-                    raw = fh.read(MAX_DECOMPRESSED_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise Rejected(f"body is not valid {encoding}: {exc}") from None
-        if len(raw) > MAX_DECOMPRESSED_BYTES:
-            raise Rejected(f"decompressed body exceeds {MAX_DECOMPRESSED_BYTES} bytes", 413)
-    elif encoding not in ("", "identity"):
-        raise Rejected(f"unsupported Content-Encoding {content_encoding!r}", 415)
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise Rejected(f"unsupported Content-Encoding {short(content_encoding)}", 415)
+    try:
+        if encoding == "deflate":
+            inflater = zlib.decompressobj()
+            out = inflater.decompress(raw, MAX_DECOMPRESSED_BYTES + 1)
+            if not inflater.eof and len(out) <= MAX_DECOMPRESSED_BYTES:
+                raise Rejected("body is not valid deflate: truncated stream")
+        else:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+                out = fh.read(MAX_DECOMPRESSED_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise Rejected(f"body is not valid {encoding}: {exc}") from None
+    if len(out) > MAX_DECOMPRESSED_BYTES:
+        raise Rejected(f"decompressed body exceeds {MAX_DECOMPRESSED_BYTES} bytes", 413)
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise Rejected(f"malformed JSON: {name} is not valid JSON")
+
+
+def _too_deep(value: Any) -> bool:
+    """True when containers nest deeper than MAX_DEPTH (an iterative walk: it cannot recurse)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decoded bytes -> JSON value; refuses empty bodies, bad UTF-8, NaN/Infinity and deep nesting."""
     if not raw.strip():
         raise Rejected("empty body; expected a JSON object")
     try:
@@ -71,11 +110,19 @@ def decode_body(raw: bytes, content_encoding: str = "") -> Any:
     except UnicodeDecodeError as exc:
         raise Rejected(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
-        raise Rejected("JSON nested too deeply") from None
-    except ValueError as exc:
+        raise Rejected(f"JSON nested too deeply (the limit is {MAX_DEPTH} levels)") from None
+    except ValueError as exc:  # JSONDecodeError, and ints over Python's digit limit
         raise Rejected(f"malformed JSON: {exc}") from None
+    if _too_deep(value):
+        raise Rejected(f"JSON nested too deeply (the limit is {MAX_DEPTH} levels)")
+    return value
+
+
+def decode_body(raw: bytes, content_encoding: str = "") -> Any:
+    """Bytes -> JSON value. Accepts gzip/deflate; refuses oversize, bad UTF-8 and bad JSON."""
+    return parse_json(decompress(raw, content_encoding))
 
 
 def split_request(path_type: str, body: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -95,8 +142,56 @@ def split_request(path_type: str, body: Any) -> tuple[list[Any], dict[str, Any]]
     return [message], {}
 
 
+def merge_shared(message: Any, shared: dict[str, Any]) -> Any:
+    """A batch message with the batch-level fields it lacks (context, sentAt, ...) filled in.
+
+    Done before validation so what is validated is exactly what would be stored.
+    """
+    if not isinstance(message, dict) or not shared:
+        return message
+    merged = {k: v for k, v in shared.items() if k not in NOT_SHARED and k not in message}
+    merged.update(message)
+    return merged
+
+
 def _nonempty_id(value: Any) -> bool:
     return (isinstance(value, str) and value != "") or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _type_error(message: dict[str, Any]) -> str | None:
+    """Why a well-known field has the wrong JSON type, or None (null always allowed)."""
+    for name in ID_FIELDS:
+        value = message.get(name)
+        if value is not None and not (isinstance(value, str | int | float) and not isinstance(value, bool)):
+            return f"'{name}' must be a string or number, got {type(value).__name__}"
+    for name in STRING_FIELDS:
+        value = message.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"'{name}' must be a string, got {type(value).__name__}"
+    for name in (*OBJECT_FIELDS, "_metadata"):
+        value = message.get(name)
+        if value is not None and not isinstance(value, dict):
+            return f"'{name}' must be an object, got {type(value).__name__}"
+    value = message.get("messageId")
+    if value is not None and not isinstance(value, str):
+        return f"'messageId' must be a string, got {type(value).__name__}"
+    if isinstance(value, str) and not _is_unicode(value):
+        return "'messageId' is not valid Unicode (it holds a lone surrogate)"
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def message_size(message: Any) -> int:
+    """Bytes of the compact UTF-8 JSON (lone surrogates counted, not fatal)."""
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def validate(message: Any) -> str | None:
@@ -104,25 +199,27 @@ def validate(message: Any) -> str | None:
     if not isinstance(message, dict):
         return f"message must be a JSON object, got {type(message).__name__}"
     mtype = message.get("type")
-    if mtype not in KNOWN_TYPES:
-        return f"unknown type {mtype!r}; expected one of {', '.join(sorted(KNOWN_TYPES))}"
+    if not isinstance(mtype, str) or mtype not in KNOWN_TYPES:
+        return f"unknown type {short(mtype)}; expected one of {', '.join(sorted(KNOWN_TYPES))}"
+    if reason := _type_error(message):
+        return reason
     if not (_nonempty_id(message.get("userId")) or _nonempty_id(message.get("anonymousId"))):
         return "message needs a userId or an anonymousId"
-    if mtype == "track" and not (isinstance(message.get("event"), str) and message["event"]):
+    if mtype == "track" and not message.get("event"):
         return "track needs a non-empty 'event' string"
     if mtype == "group" and not _nonempty_id(message.get("groupId")):
         return "group needs a 'groupId'"
     if mtype == "alias" and not (_nonempty_id(message.get("previousId")) and _nonempty_id(message.get("userId"))):
         return "alias needs 'previousId' and 'userId'"
-    for field in ("properties", "traits", "context", "integrations"):
-        if field in message and message[field] is not None and not isinstance(message[field], dict):
-            return f"'{field}' must be an object, got {type(message[field]).__name__}"
-    if "messageId" in message and message["messageId"] is not None and not isinstance(message["messageId"], str):
-        return f"'messageId' must be a string, got {type(message['messageId']).__name__}"
-    size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+    size = message_size(message)
     if size > MAX_MESSAGE_BYTES:
-        return f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
+        return f"{OVERSIZE} {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
     return None
+
+
+def status_for(reason: str) -> int:
+    """The HTTP status for a validate() reason: 413 for size, 400 for everything else."""
+    return 413 if reason.startswith(OVERSIZE) else 400
 
 
 @dataclass(frozen=True)
@@ -141,20 +238,22 @@ class RequestInfo:
 def detect_transport(message: dict[str, Any], user_agent: str) -> str:
     """How the message travelled: the library's own _metadata first, then request headers."""
     meta = message.get("_metadata")
-    if isinstance(meta, dict) and meta.get("transport") in TRANSPORTS:
-        return str(meta["transport"])
-    library = (message.get("context") or {}).get("library") or {}
-    if "python" in user_agent.lower() or "python" in str(library.get("name", "")).lower():
+    if isinstance(meta, dict):
+        transport = meta.get("transport")
+        if isinstance(transport, str) and transport in TRANSPORTS:
+            return transport
+    context = message.get("context")
+    library = context.get("library") if isinstance(context, dict) else None
+    name = library.get("name") if isinstance(library, dict) else None
+    if "python" in user_agent.lower() or (isinstance(name, str) and "python" in name.lower()):
         return "server"
     return "other"
 
 
 def enrich(message: dict[str, Any], shared: dict[str, Any], info: RequestInfo) -> dict[str, Any]:
     """Copy batch-level fields in, then add what the collector adds (receivedAt, ip, ...)."""
-    record = {k: v for k, v in shared.items() if k not in ("writeKey", "sentAt") and k not in message}
-    record.update(message)
-    if "sentAt" not in record and "sentAt" in shared:
-        record["sentAt"] = shared["sentAt"]
+    record = merge_shared(message, shared)
+    record = dict(record)
     if not record.get("messageId"):
         record["messageId"] = f"harness-{uuid.uuid4()}"
     record["receivedAt"] = info.received_at
@@ -170,7 +269,7 @@ def enrich(message: dict[str, Any], shared: dict[str, Any], info: RequestInfo) -
         record["writeKey"] = key
     record["_meta"] = {
         "path": info.path,
-        "transport": detect_transport(message, info.user_agent),
+        "transport": detect_transport(record, info.user_agent),
         "device": info.device,
         "received_ms": info.received_ms,
     }

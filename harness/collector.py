@@ -11,6 +11,8 @@ import base64
 import binascii
 import hmac
 import json
+import logging
+import sqlite3
 import time
 from typing import Any
 
@@ -22,15 +24,20 @@ from harness.beacon import (
     TYPES,
     Rejected,
     RequestInfo,
-    decode_body,
+    decompress,
     enrich,
+    merge_shared,
     now_iso,
+    parse_json,
     split_request,
+    status_for,
     validate,
 )
 
 DEVICE_COOKIE = "hx_device"
 CORS_HEADERS = "Content-Type, Authorization, Content-Encoding"
+RAW_KEEP = 65536  # characters of a rejected submission kept in the bad list
+log = logging.getLogger(__name__)
 
 
 def _basic_auth_key(header: str) -> str | None:
@@ -65,6 +72,18 @@ def _peer_ip(request: web.Request) -> str:
     return request.remote or ""
 
 
+def _same_key(given: str | None, expected: str) -> bool:
+    """Constant-time write key check; any str (even one with lone surrogates) compares safely."""
+    return hmac.compare_digest((given or "").encode("utf-8", "surrogatepass"),
+                               expected.encode("utf-8", "surrogatepass"))
+
+
+def _text(raw: bytes) -> str:
+    """The submission as text for the bad list: exact when UTF-8, escaped bytes otherwise."""
+    text = raw[:RAW_KEEP].decode("utf-8", errors="backslashreplace")
+    return text if len(raw) <= RAW_KEEP else text + "...(truncated)"
+
+
 async def preflight(request: web.Request) -> web.StreamResponse:
     """Answer CORS preflight for any collector path."""
     response = web.Response(status=204)
@@ -77,13 +96,19 @@ async def preflight(request: web.Request) -> web.StreamResponse:
 
 async def collect(request: web.Request) -> web.StreamResponse:
     """POST /v1/{type}: parse, authenticate, validate, store, then reply (after commit)."""
+    store = request.app[keys.STORE]
     kind = request.match_info["kind"]
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        reason = "request body exceeds the largest body the server reads"  # app client_max_size
+        store.add_bad(reason, "(body not read)", 413, request.path)
+        return _reply(request, 413, {"error": "rejected", "reason": reason})
     if kind not in TYPES and kind not in BATCH_PATHS:
-        return _reply(request, 404, {"error": "not found", "reason": f"unknown endpoint /v1/{kind}"})
-    app = request.app
-    faults = app[keys.FAULTS]
-    action = faults.take()
-    raw = await request.read()
+        reason = f"unknown endpoint /v1/{kind}"
+        store.add_bad(reason, _text(raw), 404, request.path)
+        return _reply(request, 404, {"error": "not found", "reason": reason})
+    action = request.app[keys.FAULTS].take()
     if action.drop:
         if request.transport is not None:
             request.transport.abort()
@@ -93,7 +118,11 @@ async def collect(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(action.delay_ms / 1000)
         return _reply(request, action.status, {"error": "injected fault", "reason": f"fault: status {action.status}"})
 
-    status, payload = _ingest(request, kind, raw)
+    try:
+        status, payload = _ingest(request, kind, raw)
+    except sqlite3.Error as exc:  # the store cannot commit: nothing acknowledged, the client retries
+        log.exception("store failed")
+        status, payload = 503, {"error": "store unavailable", "reason": f"store error: {exc}"}
     if action.delay_ms:
         await asyncio.sleep(action.delay_ms / 1000)
     return _reply(request, status, payload)
@@ -104,11 +133,13 @@ def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str,
     app = request.app
     store = app[keys.STORE]
     path = request.path
+    text = _text(raw)
     try:
-        body = decode_body(raw, request.headers.get("Content-Encoding", ""))
-        messages, shared = split_request(kind, body)
+        plain = decompress(raw, request.headers.get("Content-Encoding", ""))
+        text = _text(plain)  # what the client meant to send, kept exactly in the bad list
+        messages, shared = split_request(kind, parse_json(plain))
     except Rejected as exc:
-        store.add_bad(exc.reason, raw[:65536], exc.status, path)
+        store.add_bad(exc.reason, text, exc.status, path)
         return exc.status, {"error": "rejected", "reason": exc.reason}
 
     header_key = _basic_auth_key(request.headers.get("Authorization", ""))
@@ -116,9 +147,9 @@ def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str,
         (m.get("writeKey") for m in messages if isinstance(m, dict) and m.get("writeKey")), None)
     write_key = header_key or (body_key if isinstance(body_key, str) else None)
     expected = app[keys.CONFIG].write_key
-    if expected and not hmac.compare_digest((write_key or "").encode(), expected.encode()):
+    if expected and not _same_key(write_key, expected):
         reason = "missing write key" if not write_key else "wrong write key"
-        store.add_bad(f"unauthorized: {reason}", raw[:65536], 401, path, received=len(messages))
+        store.add_bad(f"unauthorized: {reason}", text, 401, path, received=len(messages))
         return 401, {"error": "unauthorized", "reason": reason}
 
     info = RequestInfo(
@@ -130,20 +161,22 @@ def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str,
         received_ms=time.time() * 1000,
         received_at=now_iso(),
     )
+    single = kind not in BATCH_PATHS
     valid: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    for index, message in enumerate(messages):
+    for index, original in enumerate(messages):
+        message = merge_shared(original, shared)
         reason = validate(message)
         if reason is None:
-            valid.append(enrich(message, shared, info))
+            valid.append(enrich(message, {}, info))
             continue
         rejected.append({"index": index, "reason": reason})
-        status = 413 if reason.startswith("message is") else 400
-        store.add_bad(reason, _raw_message(message), status, path)
+        store.add_bad(reason, text if single else _raw_message(original), status_for(reason), path,
+                      **({} if single else {"index": index}))
     stored, duplicates = store.add(valid) if valid else ([], 0)
     if rejected:
         first = rejected[0]["reason"]
-        status = 413 if len(messages) == 1 and first.startswith("message is") else 400
+        status = status_for(first) if single else 400
         return status, {"error": "invalid message(s)", "reason": first, "stored": len(stored),
                         "duplicates": duplicates, "rejected": rejected}
     return 200, {"success": True}
@@ -151,7 +184,7 @@ def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str,
 
 def _raw_message(message: Any) -> str:
     text = json.dumps(message, ensure_ascii=False, default=str)
-    return text if len(text) <= 65536 else text[:65536] + "...(truncated)"
+    return text if len(text) <= RAW_KEEP else text[:RAW_KEEP] + "...(truncated)"
 
 
 def add_routes(app: web.Application) -> None:

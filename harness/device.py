@@ -76,9 +76,12 @@ class Device:
     def url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.base_url}{path}"
 
-    def visit(self, path: str = "/", wait_ready: bool = True) -> Device:
-        """Open a page; wait until the library is ready (unless the page has no snippet)."""
-        self.tab.goto(self.url(path))
+    def visit(self, path: str = "/", wait_ready: bool = True, wait_until: str = "load") -> Device:
+        """Open a page; wait until the library is ready (unless the page has no snippet).
+
+        ``wait_until="domcontentloaded"`` returns before async scripts (the library) have run.
+        """
+        self.tab.goto(self.url(path), wait_until=wait_until)  # type: ignore[arg-type]
         if wait_ready and self.profile.enabled:
             self.ready()
         return self

@@ -38,28 +38,40 @@ class Faults:
             self.applied = 0
 
     def configure(self, spec: dict[str, Any]) -> None:
-        """Apply a /api/faults body; raises ValueError with a readable reason on bad input."""
+        """Apply a /api/faults body; raises ValueError with a readable reason on bad input.
+
+        Everything is checked before anything changes, so a rejected body leaves the faults as they were.
+        """
         known = {"status", "count", "delay_ms", "drop", "script_delay_ms"}
         unknown = set(spec) - known
         if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(map(str, unknown)))}; "
+                             f"known: {', '.join(sorted(known))}")
+        if not set(spec) & (known - {"count"}):
+            raise ValueError("say what to inject: 'status', 'drop', 'delay_ms' or 'script_delay_ms'")
         count = spec.get("count")
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
             raise ValueError("'count' must be a non-negative integer or null (until cleared)")
+        status = spec.get("status")
+        if "status" in spec and (not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599):
+            raise ValueError("'status' must be an HTTP status code (100-599)")
+        if "drop" in spec and not isinstance(spec["drop"], bool):
+            raise ValueError("'drop' must be true or false")
+        if spec.get("drop") and "status" in spec:
+            raise ValueError("give 'drop' or 'status', not both")
+        for key in ("delay_ms", "script_delay_ms"):
+            value = spec.get(key)
+            if key in spec and (not isinstance(value, int | float) or isinstance(value, bool)
+                                or not 0 <= value <= 60_000):
+                raise ValueError(f"'{key}' must be a number of milliseconds between 0 and 60000")
         with self._lock:
             if "status" in spec:
-                status = spec["status"]
-                if not isinstance(status, int) or not 100 <= status <= 599:
-                    raise ValueError("'status' must be an HTTP status code (100-599)")
                 self.status, self.status_count = status, count
-            if spec.get("drop"):
-                self.drop_count = count if count is not None else None
+            if "drop" in spec:
+                self.drop_count = count if spec["drop"] else 0
             for key in ("delay_ms", "script_delay_ms"):
                 if key in spec:
-                    value = spec[key]
-                    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 60_000:
-                        raise ValueError(f"'{key}' must be a number of milliseconds between 0 and 60000")
-                    setattr(self, key, int(value))
+                    setattr(self, key, int(spec[key]))
             if "delay_ms" in spec:
                 self.delay_count = count if "status" not in spec and not spec.get("drop") else None
 

@@ -83,6 +83,11 @@ def _ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
             "profile_name": request.app[keys.PROFILE].name, **extra}
 
 
+def _server_library(request: web.Request) -> ServerAnalytics:
+    config = request.app[keys.CONFIG]
+    return ServerAnalytics(config.self_url, config.write_key or "harness-dev-key")
+
+
 def _redirect(location: str) -> web.HTTPFound:
     return web.HTTPFound(location)
 
@@ -125,7 +130,7 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
         # Server libraries have no anonymousId of their own: reuse the browser's (C16).
         anon = request.cookies.get(request.app[keys.PROFILE].keys["anonymous_id"]) or request.cookies.get(
             DEVICE_COOKIE) or secrets.token_hex(8)
-        client = ServerAnalytics(request.app[keys.CONFIG].self_url, request.app[keys.CONFIG].write_key or "harness-dev-key")
+        client = _server_library(request)
         await client.identify(uid, traits, anonymous_id=anon.strip('"'))
         await client.track("Signed Up", {"plan": traits["plan"]}, user_id=uid, anonymous_id=anon.strip('"'))
         target = "/welcome?flow=server-side"
@@ -205,7 +210,7 @@ async def checkout_complete(request: web.Request) -> dict[str, Any]:
 async def offer(request: web.Request) -> dict[str, Any]:
     """Anti-pattern (C15): the server mints an anonymousId and hands it to the browser."""
     server_anon = str(uuid.uuid4())
-    client = ServerAnalytics(request.app[keys.CONFIG].self_url, request.app[keys.CONFIG].write_key or "harness-dev-key")
+    client = _server_library(request)
     await client.track("Offer Viewed", {"offer": "spring"}, anonymous_id=server_anon)
     return _ctx(request, server_anon=server_anon)
 

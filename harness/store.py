@@ -65,7 +65,7 @@ def describe(record: Record) -> str:
     return (
         f"#{record.get('_meta', {}).get('seq', '?')} {record.get('type')}"
         f"{' ' + repr(what) if what else ''} userId={record.get('userId')!r} "
-        f"anonymousId={record.get('anonymousId')!r}"
+        f"anonymousId={record.get('anonymousId')!r} messageId={record.get('messageId')!r}"
     )
 
 
@@ -140,7 +140,7 @@ class BeaconStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for record in records:
-                    body = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+                    body = _dumps(record)
                     cur = self._db.execute(
                         "INSERT OR IGNORE INTO beacons(message_id, body) VALUES(?, ?)",
                         (record["messageId"], body),
@@ -166,23 +166,32 @@ class BeaconStore:
         return stored, duplicates
 
     def add_bad(self, reason: str, raw: bytes | str, status: int = 400, path: str = "",
-                received: int = 1) -> Record:
-        """Keep a rejected submission with its reason: bad input is explained, never dropped silently."""
+                received: int = 1, **extra: Any) -> Record:
+        """Keep a rejected submission with its reason: bad input is explained, never dropped silently.
+
+        ``raw`` is the submission as sent (bytes are kept as UTF-8 text, other bytes escaped);
+        ``extra`` adds context such as a batch ``index``.
+        """
         text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="backslashreplace")
         entry: Record = {
             "reason": reason,
             "status": status,
             "path": path,
             "receivedAt": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            **extra,
             "raw": text,
         }
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            cur = self._db.execute("INSERT INTO bad(body) VALUES(?)", (json.dumps(entry, ensure_ascii=False),))
-            self._bump("received", received)
-            if status == 401:
-                self._bump("unauthorized", 1)
-            self._db.execute("COMMIT")
+            try:
+                cur = self._db.execute("INSERT INTO bad(body) VALUES(?)", (_dumps(entry),))
+                self._bump("received", received)
+                if status == 401:
+                    self._bump("unauthorized", 1)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             entry["id"] = cur.lastrowid
             self._stats.bad += 1
             self._changed.notify_all()
@@ -200,14 +209,23 @@ class BeaconStore:
     def _window_complete(self) -> bool:
         return self._stats.stored == len(self._records)
 
+    def _source(self, since: int | str | None) -> list[Record]:
+        """The memory window when it holds every candidate, else the rows from SQLite."""
+        after = int(since) if isinstance(since, int) or (isinstance(since, str) and since.isdigit()) else None
+        if self._window_complete() or (
+            after is not None and self._records and after >= self._records[0]["_meta"]["seq"] - 1
+        ):
+            return list(self._records)
+        sql, args = "SELECT seq, body FROM beacons ORDER BY seq", ()
+        if after is not None:
+            sql, args = "SELECT seq, body FROM beacons WHERE seq > ? ORDER BY seq", (after,)
+        return [self._decode(s, b) for s, b in self._db.execute(sql, args)]
+
     def query(self, type: str | None = None, event: str | None = None, since: int | str | None = None,
               limit: int | None = None, **filters: Any) -> list[Record]:
         """Beacons in arrival order matching type/event/field filters; ``since`` is a seq or ISO time."""
         with self._lock:
-            source: Iterable[Record] = (
-                list(self._records) if self._window_complete()
-                else [self._decode(s, b) for s, b in self._db.execute("SELECT seq, body FROM beacons ORDER BY seq")]
-            )
+            source = self._source(since)
         out = [r for r in source if matches(r, type, event, **filters) and _after(r, since)]
         return out[-limit:] if limit else out
 
@@ -259,6 +277,11 @@ class BeaconStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON with non-ASCII escaped: lone surrogates a client sent survive SQLite's UTF-8."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _after(record: Record, since: int | str | None) -> bool:

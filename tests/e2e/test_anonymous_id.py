@@ -1,0 +1,120 @@
+"""Seeds: 'AnonymousId generation', 'ID Persistence', 'Retrieve the Anonymous ID', 'ID expiration'."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from support import is_uuid
+
+
+@pytest.mark.claims("C1")
+def test_first_visit_generates_uuid_in_cookie_and_local_storage(desktop, beacons) -> None:
+    """C1: a random 36-character UUID exists before any call, in the cookie AND in localStorage."""
+    desktop.visit("/")
+    cookie_id, stored_id = desktop.stored("anonymous_id")
+    assert is_uuid(cookie_id), f"cookie anonymousId should be a 36-char UUID, got {cookie_id!r}"
+    assert stored_id == cookie_id, f"localStorage has {stored_id!r}, cookie has {cookie_id!r}"
+    first = beacons.all()[0]
+    assert first["anonymousId"] == cookie_id, "the very first call already carries the generated id"
+
+
+@pytest.mark.claims("C1")
+def test_anonymous_ids_are_random_per_browser(new_device, beacons) -> None:
+    """C1: each first visit draws a fresh random id (five browsers, five ids)."""
+    ids = set()
+    for _ in range(5):
+        device = new_device("desktop")
+        device.visit("/")
+        ids.add(device.anonymous_id())
+    assert len(ids) == 5 and all(is_uuid(i) for i in ids)
+
+
+@pytest.mark.claims("C2")
+def test_id_cookie_expires_in_one_year(desktop, beacons) -> None:
+    """C2: the Intilery ID cookie is set with a one-year expiration."""
+    desktop.visit("/")
+    cookie = desktop.cookie("anonymous_id")
+    assert cookie is not None, f"no {desktop.profile.keys['anonymous_id']} cookie; cookies: {desktop.cookies()}"
+    lifetime = timedelta(seconds=cookie["expires"] - desktop.now().timestamp())
+    assert timedelta(days=364) < lifetime <= timedelta(days=366), f"cookie lives {lifetime}, expected one year"
+
+
+@pytest.mark.claims("C3", "C8")
+def test_same_device_days_later_keeps_the_anonymous_id(desktop, beacons) -> None:
+    """C3 (scenario #1): later visits and days later, every call carries the same anonymousId."""
+    desktop.visit("/")
+    desktop.visit("/products/p1")
+    desktop.tab.click("#add-to-cart")
+    desktop.advance(days=2)
+    desktop.visit("/products/p2")
+    desktop.visit("/cart")
+    calls = beacons.wait_for(count=5)
+    ids = {b["anonymousId"] for b in calls}
+    assert len(ids) == 1, f"expected one anonymousId over two days, saw {ids}"
+    days = {b["timestamp"][:10] for b in calls}
+    assert len(days) == 2, f"the calls should span two days, timestamps on {days}"
+
+
+@pytest.mark.claims("C4")
+def test_expired_cookie_is_restored_from_local_storage(desktop, beacons) -> None:
+    """C4: a year and a day later the cookie has expired; the id comes back from localStorage."""
+    desktop.visit("/")
+    original = desktop.anonymous_id()
+    desktop.advance(days=366)
+    cookie_id, stored_id = desktop.stored("anonymous_id")
+    assert cookie_id is None, "the one-year cookie should have expired"
+    assert stored_id == original, "localStorage keeps the id"
+    desktop.visit("/cart")
+    assert desktop.stored("anonymous_id") == (original, original), "the cookie is set again from localStorage"
+    later = beacons.one(type="page", context__page__path="/cart")
+    assert later["anonymousId"] == original
+
+
+@pytest.mark.claims("C4")
+def test_deleted_cookie_is_restored_from_local_storage(desktop, beacons) -> None:
+    """C4: only the cookie is gone (e.g. a cookie cleaner): the same id is read back and re-set."""
+    desktop.visit("/")
+    original = desktop.anonymous_id()
+    desktop.clear_cookies()
+    desktop.visit("/products/p3")
+    assert desktop.stored("anonymous_id") == (original, original)
+    assert beacons.one(type="page", context__page__path="/products/p3")["anonymousId"] == original
+
+
+@pytest.mark.claims("C5")
+def test_clearing_cookies_and_storage_gives_a_new_anonymous_id(desktop, beacons) -> None:
+    """C5: cookies and localStorage cleared -> a completely new anonymousId on the next visit."""
+    desktop.visit("/")
+    first = desktop.anonymous_id()
+    desktop.clear_cookies()
+    desktop.clear_storage()
+    desktop.visit("/")
+    second = desktop.anonymous_id()
+    assert is_uuid(second) and second != first
+    pages = beacons.wait_for(type="page", count=2)
+    assert [p["anonymousId"] for p in pages] == [first, second]
+
+
+@pytest.mark.claims("C10")
+def test_user_anonymous_id_never_returns_null(desktop, beacons) -> None:
+    """C10: with no id stored, user().anonymousId() generates and saves one instead of returning null."""
+    desktop.visit("/")
+    desktop.clear_cookies()
+    desktop.clear_storage()
+    fetched = desktop.anonymous_id()
+    assert is_uuid(fetched), f"user().anonymousId() returned {fetched!r}"
+    assert desktop.stored("anonymous_id") == (fetched, fetched), "the generated id is saved in both places"
+    desktop.track("After Fetch")
+    assert beacons.one(event="After Fetch")["anonymousId"] == fetched
+
+
+@pytest.mark.claims("C26")
+def test_each_device_has_its_own_anonymous_id(desktop, phone, beacons) -> None:
+    """C26: if a user has multiple devices, they have different anonymousIds on each."""
+    desktop.visit("/")
+    phone.visit("/")
+    pages = beacons.wait_for(type="page", count=2)
+    assert pages[0]["anonymousId"] != pages[1]["anonymousId"]
+    assert {p["context"]["userAgent"] for p in pages} == {
+        desktop.tab.evaluate("navigator.userAgent"), phone.tab.evaluate("navigator.userAgent")}

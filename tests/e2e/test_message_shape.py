@@ -1,0 +1,68 @@
+"""Seeds: 'a message_id and four timestamps', context, ready(), user()/group(), the loader stub."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from test_overrides import STUB_ACTIVE, open_before_library_loads
+
+
+def parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+@pytest.mark.claims("C20")
+def test_every_call_has_message_id_timestamps_and_context(desktop, beacons) -> None:
+    """C20: messageId, timestamp + sentAt (browser), receivedAt + originalTimestamp (collector), context."""
+    desktop.visit("/products/p1")
+    desktop.identify("97980cfea0067", {"plan": "premium"})
+    desktop.track("Product Viewed", {"product_id": "p1"})
+    calls = beacons.wait_for(count=3)
+    assert len({c["messageId"] for c in calls}) == 3, "every messageId is unique"
+    for call in calls:
+        for field in ("messageId", "timestamp", "sentAt", "receivedAt", "originalTimestamp"):
+            assert call.get(field), f"{call['type']} lacks {field}"
+        assert parse(call["timestamp"]) <= parse(call["sentAt"]) <= parse(call["receivedAt"]), call
+        ctx = call["context"]
+        assert ctx["library"]["name"] and ctx["library"]["version"]
+        assert ctx["page"]["path"] == "/products/p1" and ctx["page"]["url"].endswith("/products/p1")
+        assert ctx["page"]["title"].startswith("Red Stapler")
+        assert ctx["userAgent"] == desktop.tab.evaluate("navigator.userAgent")
+        assert ctx["locale"] and ctx["timezone"]
+
+
+@pytest.mark.claims("C21")
+def test_ready_runs_after_load_and_user_group_accessors(desktop, beacons) -> None:
+    """C21: ready(cb) runs once the library loaded; user()/group() return id(), anonymousId(), traits()."""
+    desktop.visit("/")
+    desktop.identify("97980cfea0067", {"plan": "premium"})
+    desktop.group("initech", {"plan": "enterprise"})
+    got = desktop.tab.evaluate("""() => new Promise((resolve) => window.analytics.ready(() => {
+        const u = window.analytics.user(), g = window.analytics.group();
+        resolve({id: u.id(), anon: u.anonymousId(), traits: u.traits(), gid: g.id(), gtraits: g.traits()});
+    }))""")
+    assert got["id"] == "97980cfea0067" and got["traits"] == {"plan": "premium"}
+    assert got["anon"] == desktop.anonymous_id()
+    assert got["gid"] == "initech" and got["gtraits"] == {"plan": "enterprise"}
+
+
+@pytest.mark.claims("C21", "C22")
+def test_calls_before_load_are_queued_and_sent_in_order(desktop, beacons, harness_server) -> None:
+    """C22: calls made before the library loads sit in the stub queue and are sent, in order, once it loads."""
+    open_before_library_loads(desktop, harness_server)
+    desktop.tab.evaluate("""() => {
+        window.ready_ran = false;
+        window.analytics.ready(() => { window.ready_ran = true; });
+        window.analytics.identify('97980cfea0067', {plan: 'premium'});
+        window.analytics.track('Queued One');
+        window.analytics.track('Queued Two');
+    }""")
+    assert desktop.tab.evaluate("() => window.ready_ran") is False, "ready must wait for the library"
+    desktop.tab.wait_for_function("() => window.ready_ran === true")
+    assert not desktop.tab.evaluate(STUB_ACTIVE)
+    one, two = beacons.one(event="Queued One"), beacons.one(event="Queued Two")
+    identify = beacons.one(type="identify")
+    assert identify["_meta"]["seq"] < one["_meta"]["seq"] < two["_meta"]["seq"] or (
+        parse(identify["timestamp"]) <= parse(one["timestamp"]) <= parse(two["timestamp"]))
+    assert one["userId"] == two["userId"] == "97980cfea0067", "queued calls replay in order: identify first"

@@ -1,0 +1,101 @@
+"""Seeds: 'Override the Anonymous ID', 'Override Anonymous IDs using the options object', overwriting."""
+
+from __future__ import annotations
+
+import pytest
+from support import is_uuid
+
+STUB_ACTIVE = "() => typeof window.analytics.user !== 'function'"  # the loader stub has no user()
+
+
+def open_before_library_loads(device, harness_server, path: str = "/") -> None:
+    """Open a page whose library script is held back, so calls land in the loader stub's queue."""
+    harness_server.faults.configure({"script_delay_ms": 800})
+    device.visit(path, wait_ready=False, wait_until="domcontentloaded")
+    assert device.tab.evaluate(STUB_ACTIVE), "the library loaded before the test could call the stub"
+
+
+@pytest.mark.claims("C11", "C22")
+def test_set_anonymous_id_before_ready_is_used_and_persists(desktop, beacons, harness_server) -> None:
+    """C11: setAnonymousId works before ready returns, applies to queued calls and persists."""
+    open_before_library_loads(desktop, harness_server)
+    desktop.set_anonymous_id("ABC-123-XYZ")
+    desktop.tab.evaluate("() => { window.analytics.track('Queued Before Ready'); }")
+    desktop.ready()
+    assert desktop.anonymous_id() == "ABC-123-XYZ"
+    assert beacons.one(event="Queued Before Ready")["anonymousId"] == "ABC-123-XYZ"
+    harness_server.faults.clear()
+    desktop.visit("/cart")
+    assert desktop.anonymous_id() == "ABC-123-XYZ"
+    assert desktop.stored("anonymous_id") == ("ABC-123-XYZ", "ABC-123-XYZ")
+
+
+@pytest.mark.claims("C11")
+def test_user_anonymous_id_setter_persists(desktop, beacons) -> None:
+    """C11: analytics.user().anonymousId(id) sets the id too, and it survives a reload."""
+    desktop.visit("/")
+    desktop.tab.evaluate("() => { window.analytics.user().anonymousId('custom-anon-42'); }")
+    desktop.visit("/cart")
+    assert desktop.anonymous_id() == "custom-anon-42"
+    assert beacons.one(type="page", context__page__path="/cart")["anonymousId"] == "custom-anon-42"
+
+
+@pytest.mark.claims("C12")
+@pytest.mark.parametrize("method", ["identify", "page", "track"])
+def test_options_anonymous_id_overrides_and_persists(desktop, beacons, method: str) -> None:
+    """C12: options.anonymousId on identify/page/track overrides, and later calls keep it."""
+    desktop.visit("/")
+    if method == "identify":
+        desktop.identify("user_123", {"name": "Jane Kim"}, {"anonymousId": "ABC-123-XYZ"})
+    elif method == "page":
+        desktop.page(None, {}, {"anonymousId": "ABC-123-XYZ"})
+    else:
+        desktop.track("Email Clicked", {"callToAction": "Signup"}, {"anonymousId": "ABC-123-XYZ"})
+    beacons.one(type=method, anonymousId="ABC-123-XYZ")
+    desktop.track("Later Call")
+    assert beacons.one(event="Later Call")["anonymousId"] == "ABC-123-XYZ", "the override persists"
+    desktop.visit("/cart")
+    assert desktop.anonymous_id() == "ABC-123-XYZ"
+
+
+@pytest.mark.claims("C13")
+def test_call_before_set_anonymous_id_gives_two_ids_and_lint_flags_it(desktop, beacons) -> None:
+    """C13: a call made before an explicit setAnonymousId -> two anonymousIds for one user; lint flags it."""
+    desktop.visit("/")  # the snippet's page() call runs with the auto-generated id
+    auto = beacons.one(type="page")["anonymousId"]
+    desktop.set_anonymous_id("crm-visitor-1234")
+    desktop.track("Newsletter Opened")
+    later = beacons.one(event="Newsletter Opened")
+    assert is_uuid(auto) and later["anonymousId"] == "crm-visitor-1234"
+    flagged = [f for f in beacons.lint() if f.claim == "C13"]
+    assert flagged, f"lint should report two anonymousIds on one device; got {[f.rule for f in beacons.lint()]}"
+    assert len(beacons.profiles()) == 2, "the person is split in two profiles"
+
+
+@pytest.mark.claims("C15")
+def test_server_generated_anonymous_id_overwrites_the_browsers(desktop, beacons) -> None:
+    """C15: a server-minted anonymousId passed to the browser overwrites the existing one; flagged."""
+    desktop.visit("/")
+    browser_anon = desktop.anonymous_id()
+    desktop.visit("/offer")
+    server_call = beacons.one(event="Offer Viewed")
+    assert server_call["_meta"]["transport"] == "server"
+    clicked = beacons.one(event="Offer Clicked")
+    assert clicked["anonymousId"] == server_call["anonymousId"] != browser_anon
+    assert desktop.anonymous_id() == server_call["anonymousId"], "the browser's id was overwritten"
+    flagged = [f for f in beacons.lint() if f.claim == "C15"]
+    assert flagged and flagged[0].severity == "error", f"findings: {[f.rule for f in beacons.lint()]}"
+
+
+@pytest.mark.claims("C16")
+def test_server_library_events_carry_a_manual_anonymous_id(desktop, beacons) -> None:
+    """C16: the server-side sign-up sends with an anonymousId the server supplied (the browser's)."""
+    desktop.visit("/")
+    anon = desktop.anonymous_id()
+    desktop.visit("/signup?flow=server-side&uid=97980cfea0067", wait_ready=False)
+    desktop.tab.click("#signup-submit")
+    desktop.tab.wait_for_url("**/welcome?flow=server-side")
+    signed_up = beacons.one(event="Signed Up", userId="97980cfea0067")
+    assert signed_up["_meta"]["transport"] == "server"
+    assert signed_up["anonymousId"] == anon, "the server passed the browser's anonymousId manually"
+    assert len(beacons.profiles()) == 1, "so the server event joins the browser's profile"

@@ -1,0 +1,41 @@
+"""Seeds: 'ID expiration and overwriting' (reset) and the logout step of the identity flowchart."""
+
+from __future__ import annotations
+
+import pytest
+from support import PETER, is_uuid
+
+
+@pytest.mark.claims("C9")
+def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None:
+    """C9: reset() removes userId, anonymousId and traits; the next call has a new anonymousId."""
+    desktop.visit("/")
+    desktop.identify("97980cfea0067", PETER)
+    old_anon = desktop.anonymous_id()
+    desktop.reset()
+    keys = desktop.profile.keys
+    cookies, storage = desktop.cookies(), desktop.local_storage()
+    for key in ("anonymous_id", "user_id"):
+        assert cookies.get(keys[key]) in (None, ""), f"cookie {keys[key]} survived reset: {cookies.get(keys[key])!r}"
+    for key in ("user_id", "user_traits"):
+        assert storage.get(keys[key]) in (None, {}, ""), f"localStorage {keys[key]} survived: {storage.get(keys[key])!r}"
+    assert storage.get(keys["anonymous_id"]) in (None, "") or storage.get(keys["anonymous_id"]) != old_anon
+    desktop.track("After Reset")
+    after = beacons.one(event="After Reset")
+    assert after["userId"] in (None, ""), "no userId after reset"
+    assert is_uuid(after["anonymousId"]) and after["anonymousId"] != old_anon
+
+
+@pytest.mark.claims("C9")
+def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> None:
+    """C9 on the sample site: log in (identify), log out (/logout calls reset), come back anonymous."""
+    desktop.visit("/login")
+    desktop.tab.fill("#login-uid", "97980cfea0067")
+    desktop.tab.click("#login-submit")
+    desktop.tab.wait_for_url("**/account?login=1")
+    login = beacons.one(type="identify", userId="97980cfea0067")
+    desktop.visit("/logout")
+    desktop.visit("/")
+    home = beacons.wait_for(type="page", context__page__path="/")[-1]
+    assert home["userId"] in (None, "") and home["anonymousId"] != login["anonymousId"]
+    assert desktop.user_id() in (None, "")
