@@ -15,6 +15,8 @@ class Beacons:
     def __init__(self, store: BeaconStore, plan: dict[str, Any] | None = None) -> None:
         self.store = store
         self.plan = plan
+        self.snapshot_update = False  # set from --snapshot-update by the plugin
+        self.test_name = ""
 
     def wait_for(self, type: str | None = None, event: str | None = None, count: int = 1,
                  timeout: float = 5.0, **filters: Any) -> list[Record]:

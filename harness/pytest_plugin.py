@@ -32,6 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="connect to a running Playwright browser server (ws://HOST:PORT/) instead of launching")
     group.addoption("--harness-host", default=os.environ.get("HARNESS_HOST", "127.0.0.1"),
                     help="address the browser reaches the harness server on (default 127.0.0.1)")
+    group.addoption("--snapshot-update", action="store_true", default=False,
+                    help="rewrite golden payload files used by beacons.match_snapshot()")
     group.addoption("--harness-db", default=None, help="SQLite file for the session's store (default: a temp file)")
 
 
@@ -99,11 +101,14 @@ def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture
-def beacons(harness_server: HarnessServer) -> Beacons:
+def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest) -> Beacons:
     """The store, emptied (and faults cleared) before the test."""
     harness_server.store.clear()
     harness_server.faults.clear()
-    return Beacons(harness_server.store, harness_server.config.tracking_plan)
+    captured = Beacons(harness_server.store, harness_server.config.tracking_plan)
+    captured.snapshot_update = bool(request.config.getoption("--snapshot-update"))
+    captured.test_name = request.node.name
+    return captured
 
 
 @pytest.fixture

@@ -101,6 +101,12 @@ def server_factory() -> Generator[Any, None, None]:
 
 
 @pytest.fixture
+def client_for() -> Any:
+    """``client_for(server)`` -> a Client for that server."""
+    return lambda srv: Client(srv.base_url)
+
+
+@pytest.fixture
 def basic_auth() -> Any:
     """``basic_auth(key)`` -> the Authorization header analytics.js libraries send: Basic base64(key:)."""
     return lambda key: {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}

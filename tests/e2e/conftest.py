@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+
 @pytest.fixture
 def desktop(new_device):
     """One person's desktop browser."""

@@ -18,7 +18,8 @@ def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None
     for key in ("anonymous_id", "user_id"):
         assert cookies.get(keys[key]) in (None, ""), f"cookie {keys[key]} survived reset: {cookies.get(keys[key])!r}"
     for key in ("user_id", "user_traits"):
-        assert storage.get(keys[key]) in (None, {}, ""), f"localStorage {keys[key]} survived: {storage.get(keys[key])!r}"
+        left = storage.get(keys[key])
+        assert left in (None, {}, ""), f"localStorage {keys[key]} survived reset: {left!r}"
     assert storage.get(keys["anonymous_id"]) in (None, "") or storage.get(keys["anonymous_id"]) != old_anon
     desktop.track("After Reset")
     after = beacons.one(event="After Reset")
