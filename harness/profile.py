@@ -84,13 +84,16 @@ def device_of(message: Beacon) -> str | None:
     return None if is_server(message) else device
 
 
-def ref(message: Beacon, index: int = 0) -> str:
-    """How findings and reports name a message: its messageId, else its arrival number."""
+def ref(message: Beacon) -> str:
+    """How findings and reports name a message: its messageId, else its arrival number, else type@time."""
     mid = id_value(message.get("messageId"))
     if mid:
         return mid
     seq = meta(message).get("seq")
-    return f"seq:{seq}" if isinstance(seq, int) else f"index:{index}"
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        return f"seq:{seq}"
+    when = message.get("originalTimestamp") or message.get("timestamp") or message.get("receivedAt") or "?"
+    return f"{message.get('type')}@{when}"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -245,7 +248,11 @@ def _components(ordered: list[Beacon]) -> tuple[_UnionFind, dict[int, Node]]:
 
 @dataclass
 class Profile:
-    """One person as the beacons show them: a connected set of userIds and anonymousIds."""
+    """One person as the beacons show them: a connected set of userIds and anonymousIds.
+
+    ``devices`` are the harness's ``_meta.device`` ids (browser profiles); ``event_count`` counts
+    every message (page, track, identify, ...); ``first_seen``/``last_seen`` use the device clock.
+    """
 
     id: str
     user_ids: list[str] = field(default_factory=list)
