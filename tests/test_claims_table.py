@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claims_table import CLAIMS, DOC, proving_tests, render
+from claims_table import CLAIMS, DOC, README, proving_tests, readme_with_table, render
 
 
 def test_every_claim_has_a_test() -> None:
@@ -12,4 +12,6 @@ def test_every_claim_has_a_test() -> None:
 
 
 def test_claims_document_is_current() -> None:
-    assert DOC.read_text() == render(), "docs/claims.md is stale: run `python tests/claims_table.py > docs/claims.md`"
+    assert DOC.read_text() == render(), "docs/claims.md is stale: run `python tests/claims_table.py`"
+    text = README.read_text()
+    assert readme_with_table(text) == text, "README's claims table is stale: run `python tests/claims_table.py`"
