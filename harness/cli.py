@@ -1,13 +1,44 @@
-"""The ``harness`` command line: serve, look at beacons/profiles/lint, reproduce, demo."""
+"""The ``harness`` command line: serve, look at beacons/profiles/lint, reproduce, demo.
+
+The read commands (``beacons``, ``profiles``, ``lint``) take their data from a running server's
+inspection API (``--server``, the default) or straight from a SQLite store file (``--db``), and
+show it as rich tables for people or JSON for machines. Every user mistake or unreachable
+source is one ``harness: ...`` line on stderr and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
+import socket
+import sqlite3
 import sys
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from http.client import HTTPException
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlencode, urlsplit
+from urllib.request import Request, urlopen
 
 import click
 
 from harness import __version__
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+HTTP_TIMEOUT = 15.0  # a harness answers in milliseconds; this only bounds a wedged server
+STREAM_TIMEOUT = 35.0  # the stream pings every 10 s; silence this long means it is gone
+FOLLOW_BACKLOG = 10  # like tail -f: the last few, then new ones as they arrive
+POLL_SECONDS = 0.5  # --db --follow re-reads the file this often
+# Lazily imported subcommands: a module another part of the project provides, or not yet.
+LAZY_COMMANDS = {
+    "repro": ("harness.repro", "repro", "Reproduce lost sign-ups per delivery mode and flow (real browser)."),
+    "demo": ("harness.demo", "demo", "Walk the seeds' scenarios #1-#3 and a short sign-up-loss run."),
+}
+
+Record = dict[str, Any]
 
 
 class HarnessError(click.ClickException):
@@ -17,7 +48,39 @@ class HarnessError(click.ClickException):
         click.echo(f"harness: {self.format_message()}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose ``repro``/``demo`` are imported only when used, so a missing module breaks nothing else."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr, summary = LAZY_COMMANDS[cmd_name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise  # a real bug inside the module: let it show
+            return _unavailable(cmd_name, summary, f"{module_name} is not installed in this build")
+        command = getattr(module, attr, None)
+        if not isinstance(command, click.Command):
+            return _unavailable(cmd_name, summary, f"{module_name} has no click command named {attr!r}")
+        return command
+
+
+def _unavailable(name: str, summary: str, why: str) -> click.Command:
+    """A stand-in that explains, in one line, why a lazily loaded command cannot run."""
+
+    def run() -> None:
+        raise HarnessError(f"`harness {name}` is unavailable: {why}")
+
+    return click.Command(name, callback=run, help=f"{summary} (unavailable: {why})", short_help=summary,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
 def cli() -> None:
     """Prove, in a real headless Chromium, how a tracking snippet manages identity."""
@@ -75,10 +138,491 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
     click.echo("stopped.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+# ---- where the read commands get their data ------------------------------------------------------
+class Source(Protocol):
+    """A running server (HTTP) or a store file (SQLite): the same answers as the inspection API."""
+
+    label: str
+
+    def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]: ...
+    def bad(self) -> list[Record]: ...
+    def profiles(self) -> dict[str, Any]: ...
+    def lint(self) -> dict[str, Any]: ...
+    def follow(self, filters: dict[str, str], backlog: int,
+               on_ready: Callable[[], None]) -> Iterator[Record]: ...
+
+
+def check_server_url(url: str) -> str:
+    """``http://host:port[/prefix]`` -> normalised base URL; anything else is a one-line error."""
+    hint = "expected something like http://127.0.0.1:8000"
     try:
-        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise HarnessError(f"bad --server URL {url!r}: {exc}; {hint}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HarnessError(f"bad --server URL {url!r}: {hint}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise HarnessError(f"bad --server URL {url!r}: no query, fragment or credentials (use --api-token); {hint}")
+    if any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
+        raise HarnessError(f"bad --server URL {url!r}: {hint}")
+    netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    if ":" in (parts.hostname or "") and not netloc.startswith("["):
+        netloc = f"[{parts.hostname}]" + (f":{port}" if port is not None else "")
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _api_reason(exc: HTTPError) -> str:
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except (ValueError, OSError):
+        return exc.reason if isinstance(exc.reason, str) else "error"
+    if isinstance(body, dict):
+        return str(body.get("reason") or body.get("error") or exc.reason)
+    return str(exc.reason)
+
+
+class ServerSource:
+    """The inspection API of a running ``harness serve`` (standard library HTTP only)."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.base = check_server_url(url)
+        self.label = self.base
+        self.token = token
+
+    def _request(self, path: str, params: dict[str, Any] | None = None, accept: str = "application/json") -> Request:
+        query = f"?{urlencode(params)}" if params else ""
+        headers = {"Accept": accept, "User-Agent": f"harness-cli/{__version__}"}
+        if self.token:
+            headers["X-Harness-Token"] = self.token
+        return Request(f"{self.base}{path}{query}", headers=headers)
+
+    def _open(self, request: Request, timeout: float) -> Any:
+        """urlopen with every failure turned into one HarnessError line."""
+        try:
+            return urlopen(request, timeout=timeout)  # noqa: S310 - the URL's scheme is checked above
+        except HTTPError as exc:
+            if exc.code == 401:
+                raise HarnessError(f"{self.base} needs an API token: pass --api-token or set HARNESS_API_TOKEN"
+                                   ) from None
+            if exc.code == 404:
+                raise HarnessError(f"{self.base} has no {request.selector.split('?')[0]}: "
+                                   "is it a harness server? (start one with `harness serve`)") from None
+            raise HarnessError(f"{self.base} answered {exc.code} for {request.selector}: {_api_reason(exc)}"
+                               ) from None
+        except URLError as exc:
+            raise self._unreachable(exc.reason) from None
+        except TimeoutError:
+            raise HarnessError(f"{self.base} did not answer within {timeout:.0f}s") from None
+        except (HTTPException, OSError, ValueError) as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, reason: Any) -> HarnessError:
+        if isinstance(reason, ConnectionRefusedError):
+            return HarnessError(f"cannot reach {self.base} — is `harness serve` running?")
+        if isinstance(reason, socket.gaierror):
+            return HarnessError(f"cannot reach {self.base}: unknown host — is the --server URL right?")
+        if isinstance(reason, TimeoutError):
+            return HarnessError(f"cannot reach {self.base}: timed out — is `harness serve` running?")
+        detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+        return HarnessError(f"cannot reach {self.base} ({detail}) — is `harness serve` running?")
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        request = self._request(path, params)
+        with self._open(request, HTTP_TIMEOUT) as response:
+            try:
+                body = response.read()
+            except (OSError, HTTPException) as exc:
+                raise self._unreachable(exc) from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise HarnessError(f"{self.base}{path} did not answer JSON: is it a harness server?") from None
+
+    def _field(self, doc: Any, key: str, path: str) -> Any:
+        if not isinstance(doc, dict) or key not in doc:
+            raise HarnessError(f"{self.base}{path} answered without {key!r}: is it a harness server?")
+        return doc[key]
+
+    def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:
+        params: dict[str, Any] = dict(filters)
+        if limit:
+            params["limit"] = limit
+        doc = self.get("/api/beacons", params)
+        found = self._field(doc, "beacons", "/api/beacons")
+        return list(found), int(doc.get("total", len(found)))
+
+    def bad(self) -> list[Record]:
+        return list(self._field(self.get("/api/bad"), "bad", "/api/bad"))
+
+    def profiles(self) -> dict[str, Any]:
+        doc = self.get("/api/profiles")
+        self._field(doc, "profiles", "/api/profiles")
+        return doc
+
+    def lint(self) -> dict[str, Any]:
+        doc = self.get("/api/lint")
+        self._field(doc, "findings", "/api/lint")
+        return doc
+
+    def follow(self, filters: dict[str, str], backlog: int, on_ready: Callable[[], None]) -> Iterator[Record]:
+        """Subscribe to /api/stream first, then read the backlog: nothing falls in between."""
+        from harness.store import matches
+
+        response = self._open(self._request("/api/stream", accept="text/event-stream"), STREAM_TIMEOUT)
+        with response:
+            events = sse_events(response)
+            try:
+                kind, _ = next(events)
+            except StopIteration:
+                raise HarnessError(f"{self.base}/api/stream closed at once: is it a harness server?") from None
+            if kind != "hello":
+                raise HarnessError(f"{self.base}/api/stream did not greet: is it a harness server?")
+            found, _ = self.beacons(filters, backlog)
+            last = max((_seq(r) for r in found), default=0)
+            on_ready()
+            yield from found
+            try:
+                for kind, data in events:
+                    if kind != "beacon":
+                        continue
+                    try:
+                        record = json.loads(data)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and _seq(record) > last and matches(record, **filters):
+                        yield record
+            except TimeoutError:
+                raise HarnessError(f"the stream from {self.base} went silent (server stopped?)") from None
+            except (OSError, HTTPException):
+                pass
+        raise HarnessError(f"lost the stream from {self.base} (server stopped?)")
+
+
+def sse_events(response: Any) -> Iterator[tuple[str, str]]:
+    """Server-Sent Events parser over a file-like HTTP response: yields (event, data)."""
+    event, data = "message", []
+    for raw in response:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+
+
+def _seq(record: Record) -> int:
+    meta = record.get("_meta")
+    try:
+        return int(meta.get("seq", 0)) if isinstance(meta, dict) else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def check_store_file(path: str) -> None:
+    """Refuse, in one line, what is not a harness store: missing, a folder, not SQLite, no beacons table.
+
+    Checked read-only first so pointing the CLI at some other SQLite file never writes to it.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise HarnessError(f"no such database file: {path}")
+    if not file.is_file():
+        raise HarnessError(f"{path} is not a file (expected a SQLite store such as .harness/beacons.sqlite)")
+    try:
+        with file.open("rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        raise HarnessError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if header != b"SQLite format 3\x00":
+        raise HarnessError(f"{path} is not a SQLite database")
+    try:
+        db = sqlite3.connect(f"file:{quote(str(file.resolve()))}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='beacons'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise HarnessError(f"{path} is not a readable SQLite database: {exc}") from None
+    if row is None:
+        raise HarnessError(f"{path} is a SQLite database but not a harness beacon store (no beacons table)")
+
+
+class DbSource:
+    """A store file written by ``harness serve --db`` or the pytest plugin, read directly."""
+
+    def __init__(self, path: str, plan: dict[str, Any] | None = None) -> None:
+        from harness.store import open_readonly
+
+        check_store_file(path)
+        try:
+            self.store = open_readonly(path)
+        except (FileNotFoundError, ValueError) as exc:
+            raise HarnessError(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise HarnessError(f"cannot open {path}: {exc}") from None
+        self.path = path
+        self.label = path
+        self.plan = plan
+
+    def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:
+        found = self.store.query(**filters)
+        return (found[-limit:] if limit else found), len(found)
+
+    def bad(self) -> list[Record]:
+        return self.store.bad()
+
+    def profiles(self) -> dict[str, Any]:
+        from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+
+        beacons = self.store.all()
+        return {
+            "profiles": [p.to_dict() for p in build_profiles(beacons)],
+            "mtu": monthly_tracked_users(beacons),
+            "mtu_without_identify": mtu_without_identify(beacons),
+        }
+
+    def lint(self) -> dict[str, Any]:
+        from harness.lint import has_errors, lint
+
+        findings = lint(self.store.all(), self.plan)
+        return {"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)}
+
+    def follow(self, filters: dict[str, str], backlog: int, on_ready: Callable[[], None]) -> Iterator[Record]:
+        """Tail the file: the last few, then every row another process commits (polled)."""
+        from harness.store import matches
+
+        found, _ = self.beacons(filters, backlog)
+        db = sqlite3.connect(f"file:{quote(str(Path(self.path).resolve()))}?mode=ro", uri=True)
+        try:
+            everything = self.store.all()  # the file as it was opened: poll for rows after it
+            last = _seq(everything[-1]) if everything else 0
+            on_ready()
+            yield from found
+            while True:
+                try:
+                    rows = db.execute("SELECT seq, body FROM beacons WHERE seq > ? ORDER BY seq", (last,)).fetchall()
+                except sqlite3.Error as exc:
+                    raise HarnessError(f"cannot read {self.path}: {exc}") from None
+                for seq, body in rows:
+                    last = seq
+                    try:
+                        record = json.loads(body)
+                    except ValueError:
+                        continue
+                    record.setdefault("_meta", {})["seq"] = seq
+                    if matches(record, **filters):
+                        yield record
+                time.sleep(POLL_SECONDS)
+        finally:
+            db.close()
+
+
+def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--server / --db / --api-token, shared by beacons, profiles and lint."""
+    func = click.option("--api-token", "api_token", envvar="HARNESS_API_TOKEN", default=None, metavar="TOKEN",
+                        help="token of a server started with --api-token [env HARNESS_API_TOKEN]")(func)
+    func = click.option("--db", default=None, metavar="PATH",
+                        help="read a SQLite store file directly instead of a server")(func)
+    func = click.option("--server", default=DEFAULT_SERVER, show_default=True, envvar="HARNESS_SERVER",
+                        metavar="URL", help="a running `harness serve` [env HARNESS_SERVER]")(func)
+    return func
+
+
+def open_source(server: str, db: str | None, api_token: str | None, plan: dict[str, Any] | None = None) -> Source:
+    ctx = click.get_current_context()
+    if db is not None:
+        if ctx.get_parameter_source("server") == click.core.ParameterSource.COMMANDLINE:
+            raise HarnessError("use --server or --db, not both")
+        if not db.strip():
+            raise HarnessError("--db needs a file path")
+        return DbSource(db, plan)
+    return ServerSource(server, api_token)
+
+
+def _non_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("needs a non-empty value", ctx=ctx, param=param)
+    return value
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, emoji=False, markup=False)
+
+
+def _emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def _jsonl(record: Record) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+# ---- harness beacons ------------------------------------------------------------------------------
+@cli.command()
+@source_options
+@click.option("--type", "type_", type=click.Choice(MESSAGE_TYPES, case_sensitive=False), default=None,
+              help="only this message type")
+@click.option("--event", default=None, callback=_non_empty, help="only track calls with this event name")
+@click.option("--user-id", default=None, callback=_non_empty, help="only messages with this userId")
+@click.option("--anonymous-id", default=None, callback=_non_empty, help="only messages with this anonymousId")
+@click.option("--bad", is_flag=True, help="list rejected submissions and their reasons instead")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+              help="only the N most recent (with --follow: the backlog printed first, default 10)")
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "jsonl")), default="table", show_default=True)
+@click.option("--follow", "-f", is_flag=True, help="keep printing new beacons as they arrive (Ctrl-C stops)")
+def beacons(server: str, db: str | None, api_token: str | None, type_: str | None, event: str | None,
+            user_id: str | None, anonymous_id: str | None, bad: bool, limit: int | None, fmt: str,
+            follow: bool) -> None:
+    """Inspect captured beacons (or, with --bad, rejected submissions)."""
+    filters = {k: v for k, v in {"type": type_.lower() if type_ else None, "event": event, "userId": user_id,
+                                 "anonymousId": anonymous_id}.items() if v is not None}
+    if bad and (filters or follow):
+        raise HarnessError("--bad lists rejected submissions: it takes no --type/--event/--user-id/"
+                           "--anonymous-id filter and cannot --follow")
+    if follow and fmt == "json":
+        raise HarnessError("--follow prints a stream: use --format jsonl (or table)")
+    source = open_source(server, db, api_token)
+    if follow:
+        _follow(source, filters, limit or FOLLOW_BACKLOG, fmt)
+        return
+    from harness import views
+
+    if bad:
+        entries = source.bad()
+        total = len(entries)
+        entries = entries[-limit:] if limit else entries
+        if fmt == "json":
+            _emit_json({"bad": entries, "total": total})
+        elif fmt == "jsonl":
+            for entry in entries:
+                click.echo(_jsonl(entry))
+        elif entries:
+            _console().print(views.bad_table(entries, total))
+        else:
+            click.echo("No rejected submissions.")
+        return
+    found, total = source.beacons(filters, limit)
+    if fmt == "json":
+        _emit_json({"beacons": found, "total": total})
+    elif fmt == "jsonl":
+        for record in found:
+            click.echo(_jsonl(record))
+    elif found:
+        _console().print(views.beacons_table(found, total))
+    else:
+        click.echo("No beacons match." if filters else f"No beacons captured yet in {source.label}.")
+
+
+def _follow(source: Source, filters: dict[str, str], backlog: int, fmt: str) -> None:
+    """Print the backlog, then each new beacon the moment it is stored, until Ctrl-C."""
+    from harness import views
+
+    console = _console()
+
+    def ready() -> None:
+        click.echo(f"following {source.label} (Ctrl-C to stop)", err=True)
+        if fmt == "table":
+            console.print(views.beacon_line_header(), soft_wrap=True)
+            sys.stdout.flush()
+
+    try:
+        for record in source.follow(filters, backlog, ready):
+            if fmt == "jsonl":
+                click.echo(_jsonl(record))
+            else:
+                console.print(views.beacon_line(record), soft_wrap=True)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+
+
+# ---- harness profiles -----------------------------------------------------------------------------
+@cli.command()
+@source_options
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@click.option("--timeline", is_flag=True, help="also print each profile's messages, one column per device")
+def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timeline: bool) -> None:
+    """Identity profiles (anonymous + identified activity merged) and Monthly Tracked Users."""
+    doc = open_source(server, db, api_token).profiles()
+    if fmt == "json":
+        _emit_json(doc)
+        return
+    from harness import views
+
+    console = _console()
+    found = doc.get("profiles") or []
+    if found:
+        console.print(views.profiles_table(found))
+    else:
+        click.echo("No profiles: no beacons captured yet.")
+    if timeline:
+        for profile in found:
+            console.print(views.timeline_table(profile))
+    console.print(views.mtu_lines(doc.get("mtu") or {}, doc.get("mtu_without_identify")))
+
+
+# ---- harness lint ---------------------------------------------------------------------------------
+@cli.command()
+@source_options
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@click.option("--tracking-plan", default=None, metavar="PATH",
+              help="with --db: also check this tracking plan (a server applies its own)")
+@click.pass_context
+def lint(ctx: click.Context, server: str, db: str | None, api_token: str | None, fmt: str,
+         tracking_plan: str | None) -> None:
+    """Best-practice findings over the captured beacons; exit status 1 when any is an error."""
+    plan = None
+    if tracking_plan:
+        if db is None:
+            raise HarnessError("--tracking-plan applies to --db; a server checks the plan it was started with")
+        from harness.plan import load_plan
+
+        try:
+            plan = load_plan(tracking_plan)
+        except (OSError, ValueError) as exc:
+            raise HarnessError(f"tracking plan: {exc}") from None
+    doc = open_source(server, db, api_token, plan).lint()
+    findings = doc.get("findings") or []
+    errors = bool(doc.get("errors", any(f.get("severity") == "error" for f in findings)))
+    if fmt == "json":
+        _emit_json(doc)
+    else:
+        from harness import views
+
+        _console().print(views.lint_view(findings))
+    ctx.exit(1 if errors else 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: errors are one ``harness: ...`` line, never a traceback."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        _quiet_stdout()  # `harness beacons | head`: the reader left, which is fine
+        return 0
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()
+        return exc.exit_code
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "harness"
+        click.echo(f"harness: {exc.format_message()} (see `{command} --help`)", err=True)
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted.", err=True)
         return 130
@@ -87,4 +631,15 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -83,9 +83,20 @@ class HarnessServer:
         try:
             loop.run_forever()
         finally:
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
+            loop.run_until_complete(self._shutdown())
             loop.close()
+
+    async def _shutdown(self) -> None:
+        """Stop accepting, finish or cancel open requests (SSE streams included), leave no task behind."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def start(self) -> HarnessServer:
         """Start in a daemon thread; returns once the port is bound (or raises why not)."""

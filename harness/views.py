@@ -50,6 +50,12 @@ def _printable(raw: str) -> str:
                    for ch in raw)
 
 
+def _table(title: str, **options: Any) -> Table:
+    """A borderless table whose title is plain text (never console markup, even with payload in it)."""
+    return Table(title=Text(_printable(title), style="bold"), box=box.SIMPLE_HEAD, title_justify="left",
+                 pad_edge=False, **options)
+
+
 def short_id(value: Any, width: int = ANON_WIDTH) -> str:
     """First characters of an id (``3f2a9c1e…``) for tables; None stays empty."""
     if not value:
@@ -118,7 +124,7 @@ def beacons_table(records: Iterable[Record], total: int | None = None, title: st
     """Arrival-ordered table: seq, time received, type, event/name, userId, anonymousId, transport."""
     rows = list(records)
     shown = f"{len(rows)}" if total is None or total == len(rows) else f"last {len(rows)} of {total}"
-    table = Table(title=f"{title} ({shown})", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = _table(f"{title} ({shown})")
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     table.add_column("received", no_wrap=True)
     table.add_column("type", no_wrap=True)
@@ -174,8 +180,7 @@ def bad_table(entries: Iterable[Record], total: int | None = None) -> Table:
     """Rejected submissions with the collector's reason (never silently dropped)."""
     rows = list(entries)
     shown = f"{len(rows)}" if total is None or total == len(rows) else f"last {len(rows)} of {total}"
-    table = Table(title=f"Rejected submissions ({shown})", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = _table(f"Rejected submissions ({shown})")
     table.add_column("id", justify="right", style="dim", no_wrap=True)
     table.add_column("received", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -216,8 +221,7 @@ def person_label(profile: Record) -> str:
 def profiles_table(profiles: Iterable[Record]) -> Table:
     """One row per identity profile: who, which anonymousIds/devices, how much, when, traits."""
     rows = list(profiles)
-    table = Table(title=f"Identity profiles ({len(rows)})", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = _table(f"Identity profiles ({len(rows)})")
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     table.add_column("person", overflow="fold", ratio=2)
     table.add_column("anonymousIds", no_wrap=True)
@@ -227,12 +231,12 @@ def profiles_table(profiles: Iterable[Record]) -> Table:
     table.add_column("last seen", no_wrap=True)
     table.add_column("traits", overflow="fold", ratio=3)
     for i, profile in enumerate(rows, 1):
-        anons = [short_id(a) for a in profile.get("anonymous_ids") or []]
+        anons = Text("\n").join(_text(short_id(a)) for a in profile.get("anonymous_ids") or []) or _text(None)
         identified = bool(profile.get("identified", bool(profile.get("user_ids"))))
         table.add_row(
             _text(i),
             _text(person_label(profile), "bold" if identified else "italic"),
-            _text("\n".join(anons)),
+            anons,
             _text(len(profile.get("devices") or [])),
             _text(profile.get("event_count", len(profile.get("messages") or []))),
             _text(clock(profile.get("first_seen"), with_date=True)),
@@ -250,31 +254,29 @@ def _mtu_count(value: Any, month: str) -> int | None:
 
 
 def mtu_lines(mtu: Mapping[str, Any], without_identify: Any = None) -> Text:
-    """``MTU 2025-11: 1 (would be 2 without identify)`` per calendar month."""
-    out = Text()
+    """``2025-11: MTU 1 (would be 2 without identify)``, one line per calendar month."""
     if not mtu:
         return Text("MTU 0 (no beacons yet)", style="dim")
+    out = Text()
     for i, month in enumerate(sorted(mtu)):
-        count = mtu[month]
         if i:
             out.append("\n")
-        out.append(f"MTU {month}: ", style="bold")
-        out.append(str(count), style="bold green")
+        out.append(f"{_printable(str(month))}: ")
+        out.append(f"MTU {mtu[month]}", style="bold")
         other = _mtu_count(without_identify, month)
         if other is not None:
-            saved = other - int(count)
-            note = f" (would be {other} without identify" + (f": identify saves {saved})" if saved > 0 else ")")
-            out.append(note, style="dim")
+            out.append(f" (would be {other} without identify)", style="dim")
     return out
 
 
 def _message_time(message: Record) -> str:
-    return str(message.get("timestamp") or message.get("originalTimestamp") or message.get("receivedAt") or "")
+    """When the call was made (the device clock), as :mod:`harness.profile` orders messages."""
+    return str(message.get("originalTimestamp") or message.get("timestamp") or message.get("receivedAt") or "")
 
 
 def timeline_table(profile: Record) -> Table:
     """A profile's messages in time order, one column per device lane (its anonymousId)."""
-    messages = sorted((m for m in profile.get("messages") or [] if isinstance(m, Mapping)), key=_message_time)
+    messages = [m for m in profile.get("messages") or [] if isinstance(m, Mapping)]  # already in time order
     lanes: list[str] = []
     for anon in profile.get("anonymous_ids") or []:
         lanes.append(str(anon))
@@ -283,10 +285,10 @@ def timeline_table(profile: Record) -> Table:
         if anon and anon not in lanes:
             lanes.append(anon)
     label = person_label(profile)
-    table = Table(title=f"Timeline: {_printable(label)}", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = _table(f"Timeline: {label}")
     table.add_column("time", no_wrap=True)
     for i, anon in enumerate(lanes, 1):
-        table.add_column(f"device {i} · {short_id(anon)}", overflow="fold")
+        table.add_column(Text(f"device {i} · {_printable(short_id(anon))}"), overflow="fold")
     if not lanes:
         table.add_column("(no anonymousId)", overflow="fold")
     for message in messages:
@@ -295,11 +297,35 @@ def timeline_table(profile: Record) -> Table:
         if what(message):
             cell.append(" " + _printable(what(message)))
         if message.get("userId"):
-            cell.append(f" · userId={_printable(str(message['userId']))}", style="bold" if kind == "identify" else "dim")
+            style = "bold" if kind == "identify" else "dim"
+            cell.append(f" · userId={_printable(str(message['userId']))}", style=style)
         anon = str(message.get("anonymousId") or "")
         cells: list[RenderableType] = [Text("") for _ in range(max(len(lanes), 1))]
         cells[lanes.index(anon) if anon in lanes else 0] = cell
         table.add_row(_text(clock(_message_time(message), with_date=True)), *cells)
+    return table
+
+
+def device_timeline(messages: Iterable[Record], title: str) -> Table:
+    """One device's calls in the order they were made (device clock): what ``harness demo`` prints per device."""
+    rows = sorted((m for m in messages if isinstance(m, Mapping)), key=_message_time)
+    table = _table(title)
+    table.add_column("time", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("event / name", overflow="fold", ratio=3)
+    table.add_column("userId", overflow="fold", ratio=2)
+    table.add_column("anonymousId", no_wrap=True)
+    table.add_column("via", style="dim", no_wrap=True)
+    for message in rows:
+        kind = str(message.get("type") or "")
+        table.add_row(
+            _text(clock(_message_time(message), with_date=True)),
+            _text(kind, TYPE_STYLES.get(kind, "")),
+            _text(what(message)),
+            _text(message.get("userId"), "bold"),
+            _text(short_id(message.get("anonymousId"))),
+            _text(transport(message)),
+        )
     return table
 
 
@@ -311,8 +337,7 @@ def sort_findings(findings: Iterable[Record]) -> list[Record]:
 def lint_table(findings: Iterable[Record]) -> Table:
     """Findings, errors first: severity, rule and claim, what is wrong, the one-line fix."""
     rows = sort_findings(findings)
-    table = Table(title=f"Lint findings ({len(rows)})", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
-                  show_lines=True)
+    table = _table(f"Lint findings ({len(rows)})", show_lines=True)
     table.add_column("severity", no_wrap=True)
     table.add_column("rule", overflow="fold", ratio=1)
     table.add_column("claim", no_wrap=True)
