@@ -45,11 +45,8 @@ async def get_beacons(request: web.Request) -> web.Response:
         filters = beacon_filters(request.query)
     except ValueError as exc:
         return _bad_request(str(exc))
-    store = request.app[keys.STORE]
-    limit = filters.pop("limit", None)
-    found = store.query(**filters)
-    total = len(found)
-    return web.json_response({"beacons": found[-limit:] if limit else found, "total": total})
+    found, total = request.app[keys.STORE].page(**filters)
+    return web.json_response({"beacons": found, "total": total})
 
 
 async def delete_beacons(request: web.Request) -> web.Response:

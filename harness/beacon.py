@@ -138,7 +138,8 @@ def split_request(path_type: str, body: Any) -> tuple[list[Any], dict[str, Any]]
         shared = {k: v for k, v in body.items() if k != "batch"}
         return batch, shared
     message = dict(body)
-    message.setdefault("type", TYPES[path_type])
+    if message.get("type") is None:  # the path says what it is (analytics.js sends type too, others may not)
+        message["type"] = TYPES[path_type]
     return [message], {}
 
 

@@ -149,7 +149,7 @@ def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str,
     expected = app[keys.CONFIG].write_key
     if expected and not _same_key(write_key, expected):
         reason = "missing write key" if not write_key else "wrong write key"
-        store.add_bad(f"unauthorized: {reason}", text, 401, path, received=len(messages))
+        store.add_bad(reason, text, 401, path, received=len(messages))
         return 401, {"error": "unauthorized", "reason": reason}
 
     info = RequestInfo(
@@ -189,5 +189,5 @@ def _raw_message(message: Any) -> str:
 
 def add_routes(app: web.Application) -> None:
     """Mount the collector under /v1/."""
-    app.router.add_route("OPTIONS", "/v1/{kind}", preflight)
-    app.router.add_post("/v1/{kind}", collect)
+    app.router.add_route("OPTIONS", "/v1/{kind:.*}", preflight)
+    app.router.add_post("/v1/{kind:.*}", collect)  # any /v1/ path: unknown ones get a JSON 404 too

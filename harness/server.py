@@ -59,7 +59,8 @@ class HarnessServer:
         return self.app[keys.PROFILE]
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                                    auto_decompress=False)  # the collector decodes gzip itself, with limits
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -122,9 +123,9 @@ class HarnessServer:
     def run_forever(self, on_ready: object = None) -> None:
         """Foreground mode for ``harness serve``: blocks until Ctrl-C, then shuts down cleanly."""
         self.start()
-        if callable(on_ready):
-            on_ready(self)
         try:
+            if callable(on_ready):
+                on_ready(self)
             assert self._thread is not None
             while self._thread.is_alive():
                 self._thread.join(0.5)

@@ -242,7 +242,8 @@ async def device_cookie(request: web.Request, handler: Any) -> web.StreamRespons
     It lets analysis tell which browser profile sent a beacon without trusting the library.
     """
     response = await handler(request)
-    if DEVICE_COOKIE not in request.cookies and request.method == "GET" and not request.path.startswith("/api/"):
+    wants_device = request.method == "GET" or request.path.startswith("/v1/")
+    if DEVICE_COOKIE not in request.cookies and wants_device and not request.path.startswith("/api/"):
         _set_device_cookie(request, response)
     if request.query.get("delivery") in DELIVERY_MODES:
         response.set_cookie(DELIVERY_COOKIE, request.query["delivery"], path="/", samesite="Lax")

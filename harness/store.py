@@ -9,6 +9,7 @@ condition variable in :meth:`BeaconStore.wait_for` rather than polling.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -86,7 +87,8 @@ class BeaconStore:
     """In-memory window over a SQLite file (or ``:memory:``) of captured beacons."""
 
     db_path: str = ":memory:"
-    memory_limit: int = 20_000
+    memory_limit: int = 20_000  # beacons kept decoded in memory; older ones are read back from SQLite
+    memory_bytes: int = 16 * 1024 * 1024  # ... and at most this much of their JSON, so big beacons stay bounded
     _records: deque[Record] = field(init=False)
     _listeners: list[Listener] = field(init=False, default_factory=list)
 
@@ -99,7 +101,9 @@ class BeaconStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crash (kill -9)
         self._db.executescript(SCHEMA)
-        self._records = deque(maxlen=self.memory_limit)
+        self._records = deque()
+        self._sizes: deque[int] = deque()  # JSON length of each record in the window
+        self._window_bytes = 0
         self._stats = Stats()
         self._load()
 
@@ -114,7 +118,17 @@ class BeaconStore:
             "SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (self.memory_limit,)
         ).fetchall()
         for seq, body in reversed(rows):
-            self._records.append(self._decode(seq, body))
+            self._remember(self._decode(seq, body), len(body))
+
+    def _remember(self, record: Record, size: int) -> None:
+        """Add to the memory window, dropping the oldest beyond ``memory_limit`` / ``memory_bytes``."""
+        self._records.append(record)
+        self._sizes.append(size)
+        self._window_bytes += size
+        while len(self._records) > self.memory_limit or (
+                self._window_bytes > self.memory_bytes and len(self._records) > 1):
+            self._records.popleft()
+            self._window_bytes -= self._sizes.popleft()
 
     @staticmethod
     def _decode(seq: int, body: str) -> Record:
@@ -135,21 +149,22 @@ class BeaconStore:
         """Store new beacons (one transaction); return (stored records, duplicates seen)."""
         records = list(records)
         stored: list[Record] = []
+        sizes: list[int] = []
         duplicates = 0
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for record in records:
-                    body = _dumps(record)
-                    cur = self._db.execute(
-                        "INSERT OR IGNORE INTO beacons(message_id, body) VALUES(?, ?)",
-                        (record["messageId"], body),
-                    )
-                    if cur.rowcount == 1:
-                        record.setdefault("_meta", {})["seq"] = cur.lastrowid
-                        stored.append(record)
-                    else:
+                    mid = record["messageId"]
+                    # look first: an ignored INSERT would still use up an AUTOINCREMENT seq
+                    if self._db.execute("SELECT 1 FROM beacons WHERE message_id = ?", (mid,)).fetchone():
                         duplicates += 1
+                        continue
+                    body = _dumps(record)
+                    cur = self._db.execute("INSERT INTO beacons(message_id, body) VALUES(?, ?)", (mid, body))
+                    record.setdefault("_meta", {})["seq"] = cur.lastrowid
+                    stored.append(record)
+                    sizes.append(len(body))
                 self._bump("received", len(records) if received is None else received)
                 self._bump("duplicates", duplicates)
                 self._db.execute("COMMIT")
@@ -157,7 +172,8 @@ class BeaconStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._stats.stored += len(stored)
-            self._records.extend(stored)
+            for record, size in zip(stored, sizes, strict=True):
+                self._remember(record, size)
             self._changed.notify_all()
             listeners = list(self._listeners)
         for record in stored:
@@ -202,6 +218,8 @@ class BeaconStore:
         with self._lock:
             self._db.executescript("BEGIN; DELETE FROM beacons; DELETE FROM bad; DELETE FROM counters; COMMIT;")
             self._records.clear()
+            self._sizes.clear()
+            self._window_bytes = 0
             self._stats = Stats()
             self._changed.notify_all()
 
@@ -209,25 +227,39 @@ class BeaconStore:
     def _window_complete(self) -> bool:
         return self._stats.stored == len(self._records)
 
-    def _source(self, since: int | str | None) -> list[Record]:
-        """The memory window when it holds every candidate, else the rows from SQLite."""
-        after = int(since) if isinstance(since, int) or (isinstance(since, str) and since.isdigit()) else None
-        if self._window_complete() or (
-            after is not None and self._records and after >= self._records[0]["_meta"]["seq"] - 1
-        ):
-            return list(self._records)
-        sql, args = "SELECT seq, body FROM beacons ORDER BY seq", ()
-        if after is not None:
-            sql, args = "SELECT seq, body FROM beacons WHERE seq > ? ORDER BY seq", (after,)
-        return [self._decode(s, b) for s, b in self._db.execute(sql, args)]
+    def _window_covers(self, after: int | None) -> bool:
+        """True when the memory window holds every beacon a query could return."""
+        return self._window_complete() or (
+            after is not None and bool(self._records) and after >= self._records[0]["_meta"]["seq"] - 1
+        )
+
+    def page(self, type: str | None = None, event: str | None = None, since: int | str | None = None,
+             limit: int | None = None, **filters: Any) -> tuple[list[Record], int]:
+        """The last ``limit`` matching beacons (all when None) and how many matched in total.
+
+        Past the memory window it streams rows from SQLite (pre-filtered there with json_extract),
+        keeping only ``limit`` decoded records, so asking for a few recent beacons of a huge store
+        stays cheap in memory.
+        """
+        after = _seq(since)
+        kept: deque[Record] = deque(maxlen=limit) if limit else deque()
+        total = 0
+        with self._lock:
+            if self._window_covers(after):
+                rows: Iterable[Record] = list(self._records)
+            else:
+                sql, args = _prefilter(type, event, after, filters)
+                rows = (self._decode(s, b) for s, b in self._db.execute(sql, args))
+            for record in rows:
+                if matches(record, type, event, **filters) and _after(record, since):
+                    total += 1
+                    kept.append(record)
+        return list(kept), total
 
     def query(self, type: str | None = None, event: str | None = None, since: int | str | None = None,
               limit: int | None = None, **filters: Any) -> list[Record]:
         """Beacons in arrival order matching type/event/field filters; ``since`` is a seq or ISO time."""
-        with self._lock:
-            source = self._source(since)
-        out = [r for r in source if matches(r, type, event, **filters) and _after(r, since)]
-        return out[-limit:] if limit else out
+        return self.page(type, event, since, limit, **filters)[0]
 
     def all(self) -> list[Record]:
         return self.query()
@@ -262,6 +294,20 @@ class BeaconStore:
             f"found {len(found)}. {len(arrived)} arrived:\n  {lines}"
         )
 
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``predicate()`` is true (re-checked on every store change); False at timeout.
+
+        The generic form of :meth:`wait_for` for matchers that need more than field equality.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(record)`` for every beacon stored from now on; returns the unsubscribe."""
         with self._lock:
@@ -277,6 +323,35 @@ class BeaconStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _seq(since: int | str | None) -> int | None:
+    if isinstance(since, int) and not isinstance(since, bool):
+        return since
+    return int(since) if isinstance(since, str) and since.isdigit() else None
+
+
+def _prefilter(type: str | None, event: str | None, after: int | None,
+               filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """SQL narrowing a query before Python's exact :func:`matches` check (never narrower than it)."""
+    where: list[str] = []
+    args: list[Any] = []
+    wanted = {"type": type, "event": event, **filters}
+    for key, want in wanted.items():
+        parts = key.replace("__", ".").split(".")
+        if want is None or isinstance(want, bool) or not isinstance(want, str | int) \
+                or not all(_PLAIN_KEY.match(p) for p in parts):
+            continue  # left to matches(): SQL would compare these differently from Python
+        where.append(f"json_extract(body, '$.{'.'.join(parts)}') = ?")
+        args.append(want)
+    if after is not None:
+        where.append("seq > ?")
+        args.append(after)
+    sql = "SELECT seq, body FROM beacons" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+    return sql, args
 
 
 def _dumps(value: Any) -> str:
@@ -300,4 +375,14 @@ def open_readonly(db_path: str) -> BeaconStore:
     with path.open("rb") as fh:
         if fh.read(16) != b"SQLite format 3\x00":
             raise ValueError(f"{db_path} is not a SQLite database")
+    try:  # look without writing: opening someone else's SQLite file must not add our tables to it
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'beacons'").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.Error as exc:
+        raise ValueError(f"{db_path} cannot be read as SQLite: {exc}") from None
+    if not found:
+        raise ValueError(f"{db_path} is not a harness beacon database (it has no 'beacons' table)")
     return BeaconStore(db_path)

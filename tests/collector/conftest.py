@@ -56,7 +56,10 @@ class Client:
     def post(self, path: str, body: Any, content_type: str = "application/json", gzipped: bool = False,
              headers: dict[str, str] | None = None) -> Reply:
         """POST ``body`` (a dict/list is JSON-encoded, bytes/str sent as is)."""
-        data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        if isinstance(body, bytes):
+            data = body
+        else:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         extra = {"Content-Type": content_type, **(headers or {})}
         if gzipped:
             data = gzip.compress(data)

@@ -171,7 +171,7 @@ def test_keyed_server_401s_missing_or_wrong_keys(keyed_client: Any, basic_auth: 
     reply = keyed_client.post("/v1/track", text, headers=headers)
     entry = assert_rejected(keyed_client, reply, 401, reason, raw=text)
     assert reply.body == {"error": "unauthorized", "reason": reason}
-    assert entry["reason"] == f"unauthorized: {reason}"
+    assert entry["reason"] == reason
     stats = keyed_client.stats()
     assert stats["unauthorized"] == 1 and stats["stored"] == 0 and stats["bad"] == 1
 
@@ -231,7 +231,8 @@ def test_batch_with_some_invalid_messages_stores_the_valid_ones(client: Any) -> 
     bad = client.bad()
     assert [(e["index"], e["status"]) for e in bad] == [(1, 400), (3, 400), (4, 400)]
     assert json.loads(bad[0]["raw"]) == bad_track, "each rejected batch message is kept"
-    assert "track needs" in bad[0]["reason"] and "JSON object" in bad[1]["reason"] and "unknown type" in bad[2]["reason"]
+    assert "track needs" in bad[0]["reason"] and "JSON object" in bad[1]["reason"]
+    assert "unknown type" in bad[2]["reason"]
     assert client.stats() == {"received": 5, "stored": 2, "duplicates": 0, "bad": 3, "unauthorized": 0}
 
 
