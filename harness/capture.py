@@ -1,22 +1,48 @@
-"""The ``beacons`` fixture's object: a test's view of the store, with waits and assertions."""
+"""The ``beacons`` fixture's object: a test's view of the store, with waits and assertions.
+
+Waits block on the store's condition variable (no polling). The expressive assertions say what
+should have been sent in one line and explain a miss: :meth:`Beacons.expect`,
+:meth:`Beacons.expect_none`, :meth:`Beacons.expect_sequence` (deep partial specs, see
+:mod:`harness.matchers`), :meth:`Beacons.assert_no_violations` (tracking plan) and
+:meth:`Beacons.match_snapshot` (golden payloads, see :mod:`harness.snapshot`).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from harness import matchers
 from harness.store import BeaconStore, Record, describe
 
 
 class Beacons:
     """What the browser sent during one test. Waits block on the store's condition variable."""
 
-    def __init__(self, store: BeaconStore, plan: dict[str, Any] | None = None) -> None:
+    def __init__(self, store: BeaconStore, plan: dict[str, Any] | str | Path | None = None) -> None:
         self.store = store
-        self.plan = plan
+        self.plan = plan  # type: ignore[assignment]  # the setter loads paths
         self.snapshot_update = False  # set from --snapshot-update by the plugin
+        self.snapshot_dir: Path | None = None  # None: harness.snapshot.default_dir()
         self.test_name = ""
+
+    @property
+    def plan(self) -> dict[str, Any] | None:
+        """The tracking plan (from --tracking-plan); assign a dict or a YAML/JSON path to change it."""
+        return self._plan
+
+    @plan.setter
+    def plan(self, value: dict[str, Any] | str | Path | None) -> None:
+        from harness.plan import load_plan, validate_plan
+
+        if value is None:
+            self._plan: dict[str, Any] | None = None
+        elif isinstance(value, str | Path):
+            self._plan = load_plan(value)
+        else:
+            self._plan = validate_plan(value)
 
     def wait_for(self, type: str | None = None, event: str | None = None, count: int = 1,
                  timeout: float = 5.0, **filters: Any) -> list[Record]:
@@ -62,6 +88,141 @@ class Beacons:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"beacons": self.all(), "bad": self.bad(), "stats": self.stats()}, indent=2))
         return path
+
+    # ---- expressive assertions ------------------------------------------------------------------
+    def mark(self) -> int:
+        """The arrival number of the latest beacon: pass it as ``since=`` to look only at later ones."""
+        latest = self.store.query(limit=1)
+        return int(latest[-1]["_meta"]["seq"]) if latest else 0
+
+    def expect(self, type: str | None = None, event: str | None = None, count: int = 1, timeout: float = 5.0,
+               **partial: Any) -> list[Record]:
+        """Wait until at least ``count`` messages match; return every match (arrival order).
+
+        ``partial`` is a deep partial spec (nested dicts, regexes, predicates, ``a__b`` keys,
+        ``transport=``). On timeout, AssertionError lists the closest captured messages and the
+        fields that differed.
+        """
+        spec = matchers.build_spec(type, event, partial)
+        found: list[Record] = []
+
+        def enough() -> bool:
+            found[:] = matchers.select(self.all(), spec)
+            return len(found) >= count
+
+        if self.store.wait_until(enough, timeout) or enough():
+            return list(found)
+        captured = self.all()
+        head = (f"expected {count} message(s) matching {matchers.describe_spec(spec)} within {timeout:g}s; "
+                f"found {len(found)} among {len(captured)} captured.")
+        if found:
+            head += "\nMatching:\n" + "\n".join(f"  {describe(r)}" for r in found)
+        raise AssertionError(f"{head}\nClosest captured messages:\n{matchers.explain_near_misses(captured, spec)}")
+
+    def expect_none(self, type: str | None = None, event: str | None = None, within: float = 1.0,
+                    since: int | Literal["now"] | None = None, **partial: Any) -> None:
+        """Nothing matching is captured within ``within`` seconds (fails as soon as one arrives).
+
+        By default messages captured earlier in the test count too (a call that already got
+        through is not "none"); ``since="now"`` or ``since=beacons.mark()`` looks only at later ones.
+        """
+        spec = matchers.build_spec(type, event, partial)
+        after = self.mark() if since == "now" else (since or None)
+        hits: list[Record] = []
+
+        def arrived() -> bool:
+            hits[:] = matchers.select(self.store.query(since=after), spec)
+            return bool(hits)
+
+        if self.store.wait_until(arrived, within):
+            scope = f" after #{after}" if after else ""
+            raise AssertionError(
+                f"expected no message matching {matchers.describe_spec(spec)}{scope} within {within:g}s; "
+                f"got {len(hits)}:\n" + "\n".join(f"  {describe(r)}" for r in hits))
+
+    def expect_sequence(self, steps: Sequence[Mapping[str, Any]], timeout: float = 5.0) -> list[Record]:
+        """Messages matching each step, in this order (others may come in between); returns one per step.
+
+        Each step is a spec dict: ``{"type": "identify", "userId": "u1"}``, ``{"event": "Signed Up"}``.
+        A miss names the step not found and the message after which it was looked for.
+        """
+        specs = [matchers.build_spec(partial=step) for step in steps]
+        matched: list[Record] = []
+        failed: list[int] = [0]
+
+        def complete() -> bool:
+            records, position = self.all(), 0
+            matched.clear()
+            for index, spec in enumerate(specs):
+                hit = next((j for j in range(position, len(records)) if matchers.matches(records[j], spec)), None)
+                if hit is None:
+                    failed[0] = index
+                    return False
+                matched.append(records[hit])
+                position = hit + 1
+            return True
+
+        if self.store.wait_until(complete, timeout) or complete():
+            return list(matched)
+        raise AssertionError(self._sequence_miss(specs, matched, failed[0], timeout))
+
+    def _sequence_miss(self, specs: list[dict[str, Any]], matched: list[Record], step: int, timeout: float) -> str:
+        captured = self.all()
+        last = matched[-1] if matched else None
+        last_seq = int(last["_meta"]["seq"]) if last else 0
+        later = [r for r in captured if int(r.get("_meta", {}).get("seq", 0)) > last_seq]
+        earlier = [r for r in captured if int(r.get("_meta", {}).get("seq", 0)) <= last_seq
+                   and matchers.matches(r, specs[step])]
+        where = f"after step {step}'s match {describe(last)}" if last else "at all"
+        lines = [f"sequence of {len(specs)} step(s) not seen within {timeout:g}s: step {step + 1} "
+                 f"({matchers.describe_spec(specs[step])}) was not found {where}."]
+        for index, (spec, record) in enumerate(zip(specs, matched, strict=False)):
+            lines.append(f"  step {index + 1} ({matchers.describe_spec(spec)}) -> {describe(record)}")
+        lines.append(f"  step {step + 1} ({matchers.describe_spec(specs[step])}) -> not found among the "
+                     f"{len(later)} message(s) after #{last_seq}")
+        if earlier:
+            lines.append(f"  (step {step + 1} does match {', '.join(describe(r) for r in earlier[:3])}, "
+                         "which arrived before: wrong order?)")
+        if later:
+            lines.append(f"Closest messages after #{last_seq}:\n{matchers.explain_near_misses(later, specs[step])}")
+        return "\n".join(lines)
+
+    # ---- tracking plan ------------------------------------------------------------------------
+    def violations(self) -> list[Any]:
+        """Tracking-plan violations (harness.lint.Violation) among the captured messages."""
+        from harness.lint import violations
+
+        if self.plan is None:
+            raise ValueError("no tracking plan: run pytest with --tracking-plan PATH or set beacons.plan")
+        return violations(self.all(), self.plan)
+
+    def assert_no_violations(self) -> None:
+        """Fail, listing each violation (message, field, rule), when any captured message breaks the plan."""
+        found = self.violations()
+        if not found:
+            return
+        by_id = {r.get("messageId"): r for r in self.all()}
+        lines = []
+        for v in found:
+            record = by_id.get(v.message_id)
+            who = describe(record) if record else v.message_id
+            lines.append(f"  {v.event!r} {v.field} [{v.rule}]: {v.message}\n      in {who}")
+        raise AssertionError(f"{len(found)} tracking-plan violation(s):\n" + "\n".join(lines))
+
+    # ---- golden payloads ----------------------------------------------------------------------
+    def match_snapshot(self, name: str, mask: Iterable[str] = (), **filters: Any) -> Path:
+        """Compare the captured messages (arrival order; ``filters`` as in :meth:`expect`) with
+        fixtures/snapshots/<name>.json; ``--snapshot-update`` rewrites it. Returns the file path.
+
+        ``mask`` names more volatile fields (``["properties.order_id"]``); they are numbered so
+        equal values must stay equal.
+        """
+        from harness import snapshot
+
+        spec = matchers.build_spec(partial=filters)
+        selected = matchers.select(self.all(), spec)
+        return snapshot.check(name, selected, directory=self.snapshot_dir, update=self.snapshot_update,
+                              extra=mask, selection=matchers.describe_spec(spec), test_name=self.test_name)
 
     def __len__(self) -> int:
         return len(self.all())

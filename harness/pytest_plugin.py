@@ -7,6 +7,8 @@ emptied per test) and ``new_device`` (function-scoped factory on pytest-playwrig
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import re
 from collections.abc import Callable, Generator
@@ -45,19 +47,52 @@ def _load_plan(path: str | None) -> dict[str, Any] | None:
     return load_plan(path)
 
 
+REMOTE_CHROMIUM_ENV = "HARNESS_REMOTE_CHROMIUM"  # Chromium path on the browser server; "" = the server's own
+LAUNCH_HEADER = "x-playwright-launch-options"
+# The Playwright server reads camelCase launch options (it keeps executablePath/args only when run with --unsafe).
+_WIRE_NAMES = {"executable_path": "executablePath", "slow_mo": "slowMo", "chromium_sandbox": "chromiumSandbox",
+               "ignore_default_args": "ignoreDefaultArgs", "ignore_all_default_args": "ignoreAllDefaultArgs"}
+
+
+def _remote_chromium() -> str | None:
+    """The browser server's Chromium: $HARNESS_REMOTE_CHROMIUM, else the one found here (same image)."""
+    path = os.environ.get(REMOTE_CHROMIUM_ENV)
+    if path is not None:
+        return path or None
+    try:
+        return browser_mod.find_chromium()
+    except browser_mod.BrowserNotFound:
+        return None  # the server launches its own managed browser
+
+
 @pytest.fixture(scope="session")
 def _harness_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig: pytest.Config) -> dict[str, Any]:
-    """pytest-playwright's launch args plus the found Chromium and the quiet flags."""
+    """pytest-playwright's launch args plus the found Chromium and the quiet flags (also sent to a browser server)."""
     args = dict(browser_type_launch_args)
-    extra = ["--host-resolver-rules=MAP *.shop.test 127.0.0.1"]
-    if args.get("channel") or pytestconfig.getoption("--browser-ws"):
-        return args  # the user picked a branded channel or a remote browser
-    try:
-        found = browser_mod.launch_args(headless=args.get("headless", True), extra_args=extra)
-    except browser_mod.BrowserNotFound as exc:
-        raise pytest.UsageError(str(exc)) from None
+    remote = pytestconfig.getoption("--browser-ws")
+    # a remote browser reaches the harness (and its *.shop.test names) on --harness-host
+    target = pytestconfig.getoption("--harness-host") if remote else "127.0.0.1"
+    extra = [f"--host-resolver-rules=MAP *.shop.test {target}"]
+    if args.get("channel"):
+        return args  # the user picked a branded channel
+    if remote:
+        path = _remote_chromium()
+        found: dict[str, Any] = {"args": [*browser_mod.QUIET_FLAGS, *extra], "headless": args.get("headless", True),
+                                 **({"executable_path": path} if path else {})}
+    else:
+        try:
+            found = browser_mod.launch_args(headless=args.get("headless", True), extra_args=extra)
+        except browser_mod.BrowserNotFound as exc:
+            raise pytest.UsageError(str(exc)) from None
     found["args"] = [*found["args"], *args.pop("args", [])]
     return {**found, **args}
+
+
+def _connect_endpoint_name() -> str:
+    """``BrowserType.connect``'s endpoint keyword: ``ws_endpoint`` in older Playwright, ``endpoint`` in newer."""
+    from playwright.sync_api import BrowserType
+
+    return "ws_endpoint" if "ws_endpoint" in inspect.signature(BrowserType.connect).parameters else "endpoint"
 
 
 class _Overrides:
@@ -73,9 +108,14 @@ class _Overrides:
 
     @pytest.fixture(scope="session")
     @staticmethod
-    def connect_options(pytestconfig: pytest.Config) -> dict[str, Any] | None:
+    def connect_options(pytestconfig: pytest.Config, browser_type_launch_args: dict[str, Any]
+                        ) -> dict[str, Any] | None:
+        """--browser-ws: connect, sending the launch options in the camelCase the browser server reads."""
         ws = pytestconfig.getoption("--browser-ws")
-        return {"ws_endpoint": ws} if ws else None
+        if not ws:
+            return None
+        wire = {_WIRE_NAMES.get(k, k): v for k, v in browser_type_launch_args.items()}
+        return {_connect_endpoint_name(): ws, "headers": {LAUNCH_HEADER: json.dumps(wire)}}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,6 +134,9 @@ def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPat
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
     db = pytestconfig.getoption("--harness-db") or str(tmp_path_factory.mktemp("harness") / "beacons.sqlite")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # pytest -n: one file per worker, never a shared store
+    if worker and db != ":memory:" and pytestconfig.getoption("--harness-db"):
+        db = str(Path(db).with_name(f"{Path(db).stem}.{worker}{Path(db).suffix}"))
     config = Config(tracking_plan=_load_plan(pytestconfig.getoption("--tracking-plan")))
     server = HarnessServer(host=bind, db=db, config=config, snippet=profile, public_host=public).start()
     yield server

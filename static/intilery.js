@@ -106,7 +106,7 @@
   };
 
   // Delivery. Unload-safe transports cross-origin: text/plain, no Authorization (no preflight)
-  const OUTBOX = 'intilery_outbox';
+  const OUTBOX = 'intilery_outbox', STUBQ = 'intilery_stub_queue';
   const url = (p) => `${cfg.apiHost}/v1/${p}`;
   const sameOrigin = () => { try { return new URL(cfg.apiHost).origin === location.origin; } catch (e) { return false; } };
   const body = (p, msgs, how) => {
@@ -213,15 +213,16 @@
     }
   };
 
-  let callTime = 0;
-  const pageInfo = () => ({ path: location.pathname, referrer: d.referrer, search: location.search, title: d.title, url: location.href });
+  // replayed stub calls keep their time, messageId, page
+  let callTime = 0, callId = '', callPage = null;
+  const pageInfo = () => callPage || ({ path: location.pathname, referrer: d.referrer, search: location.search, title: d.title, url: location.href });
   const dispatch = (type, fields, opts, cb) => {
     opts = isObj(opts) ? opts : {};
     if (isId(opts.anonymousId) && opts.anonymousId !== '') user.anonymousId(opts.anonymousId);
     let tz;
     try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { /* none */ }
     const m = {
-      type, messageId: 'ajs-next-' + uuid(), timestamp: opts.timestamp ? new Date(opts.timestamp).toISOString() : callTime || iso(),
+      type, messageId: callId || 'ajs-next-' + uuid(), timestamp: opts.timestamp ? new Date(opts.timestamp).toISOString() : callTime || iso(),
       anonymousId: user.anonymousId(), userId: user.id(),
       context: {
         library: { name: 'intilery.js', version: VERSION }, page: pageInfo(), userAgent: nav.userAgent, locale: nav.language,
@@ -275,10 +276,13 @@
     loaded = true;
     user.anonymousId();
     Delivery.start();
+    const sq = L.get(STUBQ); // saved by a persist stub whose page left first
+    L.del(STUBQ);
+    if (Array.isArray(sq)) pending.unshift(...sq.filter((s) => isObj(s) && Array.isArray(s.a)).map((s) => Object.assign(s.a.slice(), s)));
     for (const c of pending.splice(0)) {
       const f = api[c[0]]; // looked up now: snippets may wrap
-      callTime = c.t || 0;
-      try { if (isFn(f)) f(...c.slice(1)); } finally { callTime = 0; }
+      callTime = c.t || 0; callId = c.id || ''; callPage = isObj(c.p) ? c.p : null;
+      try { if (isFn(f)) f(...c.slice(1)); } finally { callTime = 0; callId = ''; callPage = null; }
     }
     readyQ.splice(0).forEach((f) => setTimeout(f, 0));
     return api;
@@ -344,7 +348,8 @@
   q.forEach((c, i) => {
     if (!Array.isArray(c)) return;
     if (li < 0 && c[0] === 'load') li = i;
-    else { const e = c.slice(); e.t = c.t; pending.push(e); }
+    else { const e = c.slice(); e.t = c.t; e.id = c.id; pending.push(e); }
   });
+  if (q.length) stub.length = 0; // taken: the stub saves nothing
   if (li >= 0) api.load(...q[li].slice(1));
 })();

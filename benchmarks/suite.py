@@ -1,0 +1,105 @@
+"""Suite speed: wall time of the whole suite (``make test``), the e2e speed-up under pytest-xdist,
+and the per-test cost of ``new_device`` against a bare Playwright context.
+
+Every run is a pytest subprocess from the repository root; what ran (the summary line) is
+recorded beside the time, because the suite changes as the project grows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import PYTHON, ROOT, Result, median
+
+SUITE_TARGET_S = 90.0
+DEVICE_TARGET = 1.5
+SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", re.M)  # "3 failed, 106 passed in 28.3s"
+
+
+@dataclass
+class Run:
+    args: list[str]
+    seconds: float
+    returncode: int
+    summary: str
+
+    @property
+    def command(self) -> str:
+        return " ".join(["pytest", *self.args])
+
+
+def pytest_run(args: list[str], timeout: float = 900.0, env: dict[str, str] | None = None) -> Run:
+    """Run pytest quietly; wall time measured around the whole process (start-up included)."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return Run(args, time.perf_counter() - start, -1, f"timed out after {timeout:.0f} s")
+    seconds = time.perf_counter() - start
+    output = proc.stdout + proc.stderr
+    found = SUMMARY.findall(output)
+    lines = output.strip().splitlines()
+    summary = found[-1].strip() if found else (lines[-1][:200] if lines else f"exit {proc.returncode}")
+    return Run(args, seconds, proc.returncode, summary)
+
+
+def device_overhead(n: int = 30, warmup: int = 3) -> tuple[float, float, int]:
+    """Median per-test ms of (bare context+page, new_device) from :mod:`benchmarks.device_probe`."""
+    with tempfile.TemporaryDirectory(prefix="bench-device-") as tmp:
+        out = Path(tmp) / "times.json"
+        run = pytest_run(["benchmarks/device_probe.py", f"--output={Path(tmp) / 'out'}"],
+                         env={"BENCH_DEVICE_N": str(n), "BENCH_DEVICE_OUT": str(out)})
+        if run.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"device probe failed: {run.summary}")
+        times = json.loads(out.read_text())
+    bare, device = times["bare"][warmup:], times["device"][warmup:]
+    return median(bare), median(device), len(bare)
+
+
+def run(full: bool = True, xdist: bool = True, device_n: int = 30) -> Result:
+    result = Result("Suite speed")
+    started = time.perf_counter()
+    if full:
+        whole = pytest_run([])
+        result.figure(f"whole suite, `{whole.command}` (make test)", f"{whole.seconds:.1f} s: {whole.summary}")
+        result.check("whole suite wall time (make test)", f"{whole.seconds:.1f} s", f"< {SUITE_TARGET_S:.0f} s",
+                     whole.seconds < SUITE_TARGET_S)
+        if xdist:
+            par = pytest_run(["-n", "2"])
+            result.figure(f"whole suite, `{par.command}`", f"{par.seconds:.1f} s: {par.summary}")
+            result.check("whole suite wall time, -n 2", f"{par.seconds:.1f} s", f"< {SUITE_TARGET_S:.0f} s",
+                         par.seconds < SUITE_TARGET_S)
+        if whole.returncode != 0:
+            result.notes.append(f"the whole suite exited {whole.returncode} ({whole.summary}); the time is still "
+                                "the time it took")
+    if xdist:
+        seq = pytest_run(["tests/e2e"])
+        par = pytest_run(["-n", "2", "tests/e2e"])
+        result.figure(f"e2e, `{seq.command}`", f"{seq.seconds:.1f} s: {seq.summary}")
+        result.figure(f"e2e, `{par.command}`", f"{par.seconds:.1f} s: {par.summary}")
+        result.figure("e2e speed-up with -n 2", f"{seq.seconds / par.seconds:.2f}x")
+        for r in (seq, par):
+            if r.returncode != 0:
+                result.notes.append(f"`{r.command}` exited {r.returncode}: {r.summary}")
+    bare, device, n = device_overhead(device_n)
+    ratio = device / bare if bare else float("nan")
+    result.figure(f"bare browser.new_context() + new_page() + close, per test (median of {n})", f"{bare:.1f} ms")
+    result.figure(f"new_device('desktop'), per test incl. fixtures and teardown (median of {n})", f"{device:.1f} ms")
+    result.check("new_device / bare context per test", f"{ratio:.2f}x", f"< {DEVICE_TARGET}x", ratio < DEVICE_TARGET)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+if __name__ == "__main__":
+    from benchmarks.report import print_results
+
+    print_results([run()])

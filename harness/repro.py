@@ -1,0 +1,650 @@
+"""Reproduce the seeds' "Missing sign-ups" and measure it: real sign-ups in Chromium, counted in the store.
+
+Each cell (delivery mode x sign-up flow x submit moment x latency) runs N trials. A trial is one new
+browser context (a new person) in one shared browser: it opens ``/signup?flow=F&uid=U&delivery=M``,
+a tiny in-page user script submits the form (``early``: at DOMContentLoaded, while a slow library may
+still be loading; ``ready``: once ``analytics.ready`` fired), and the trial waits for the flow's
+destination URL. The person then *stays* on the destination page (the seeds' bug is the redirect
+itself, not a user closing the tab), while the store is watched for that userId's identify and
+"Signed Up". Delivered = both arrived within the settle window; lost = either missing. The window
+is event-based: it ends the moment both are stored (then, so re-sends are counted, once the
+destination's library is ready and no collector request is in flight); a lost trial waits it out.
+
+Duplicates are the store's duplicate counter over the cell (cells run one after another, trials of
+a cell in parallel). ``--latency-ms`` delays both the collector's replies and the library script
+(a slow CDN). Everything here is library code usable from pytest; ``repro`` is the click group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from harness.site import DELIVERY_COOKIE, DELIVERY_MODES, FLOWS
+
+SUBMITS = ("early", "ready")
+DEFAULT_LATENCY_MS = 300
+DEFAULT_TRIALS = 5
+BATCH_FLUSH_MS = 1000  # intilery.js flushInterval: batch mode holds calls this long on a page that stays
+GRACE_MS = 1000  # after the destination's library is ready: sending + storing takes ms; a loaded box, ~300
+REQUEST_SETTLE_S = 0.05  # let Playwright report requests the page issued just before ready() returned
+SIGNED_UP = "Signed Up"
+LIBRARY_GLOB = "**/static/intilery.js*"  # the library script the snippet loads (site.LIBRARY_FILE)
+DEFAULT_PARALLEL = 5  # contexts at once in the one browser: keeps a 2-core box busy, not swamped
+
+# The simulated person. Runs in every page of the trial's context; acts once, on the sign-up form.
+USER_SCRIPT = """(() => {
+  const submit = %s;
+  if (location.pathname !== '/signup' || sessionStorage.getItem('hx_repro_submit')) return;
+  const go = () => {
+    const button = document.getElementById('signup-submit');
+    if (!button) return;
+    sessionStorage.setItem('hx_repro_submit', JSON.stringify(
+      {library: !!(window.analytics && window.analytics.initialized), at: performance.now()}));
+    button.click();
+  };
+  document.addEventListener('DOMContentLoaded', () => {
+    if (submit === 'early' || !window.analytics || !window.analytics.ready) go();
+    else window.analytics.ready(go);
+  }, {once: true});
+})();"""
+# Resolves when the page's library is ready; a page evaluated right at commit has no snippet yet: wait for DOM.
+READY_JS = """(ms) => new Promise((resolve) => {
+  const timer = setTimeout(() => resolve(false), ms);
+  const go = () => {
+    if (!window.analytics || !window.analytics.ready) { clearTimeout(timer); resolve(false); return; }
+    window.analytics.ready(() => { clearTimeout(timer); resolve(true); });
+  };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', go, {once: true});
+  else go();
+})"""
+SUBMITTED_JS = "() => JSON.parse(sessionStorage.getItem('hx_repro_submit') || 'null')"
+
+# Why each kind of cell comes out the way it does; printed under the table and kept in the JSON.
+EXPLANATIONS = {
+    "early-lost": "submitted before the slow library loaded: the calls sat in the loader stub's queue "
+                  "and died with the page (only persist mode's stub saves them for the next page)",
+    "batch-lost": "batch mode holds calls for its 1 s flush timer; the redirect comes first and nothing "
+                  "flushes on unload",
+    "xhr-race": "XHRs issued just before the navigation; on loopback they reach the collector before "
+                "the page is torn down, on a slow uplink Chromium cancels them: a race",
+    "unload-safe": "the browser owns the request after the page goes (sendBeacon, fetch keepalive, "
+                   "fetchLater), or persist's outbox re-sends it on the next page",
+    "welcome-page": "the calls are made on the welcome page, after the redirect, and the person stays there",
+    "server-side": "the server's library sends both before it redirects; no browser delivery involved",
+}
+
+
+@dataclass
+class Trial:
+    """One sign-up by one new person."""
+
+    user_id: str
+    delivered: bool = False
+    late: bool = False  # arrived, but only after the settle window
+    arrival_ms: float | None = None  # from reaching the destination to both stored (negative: before it)
+    ready_ms: float | None = None  # from reaching the destination to its library being ready
+    library_at_submit: bool | None = None
+    stored_identify: int = 0
+    stored_signed_up: int = 0
+    transports: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Cell:
+    """Counts for one mode x flow x submit x latency."""
+
+    mode: str
+    flow: str
+    submit: str
+    latency_ms: int
+    settle_ms: int
+    trials: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    late: int = 0
+    errors: int = 0
+    stored_twice: int = 0  # userIds with an identify or "Signed Up" stored more than once (must stay 0)
+    library_at_submit: int = 0
+    transports: dict[str, int] = field(default_factory=dict)
+    arrival_ms_max: float | None = None  # slowest delivered trial, from reaching the destination
+    after_ready_ms_max: float | None = None  # ... and from the destination's library being ready (vs settle_ms)
+    seconds: float = 0.0
+    why: str = ""
+    details: list[Trial] = field(default_factory=list, repr=False)  # per trial; not in the JSON
+
+    @property
+    def loss_pct(self) -> float:
+        counted = self.trials - self.errors
+        return round(100.0 * self.lost / counted, 1) if counted else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {**asdict(self), "loss_pct": self.loss_pct}
+        del out["details"]
+        return out
+
+
+@dataclass
+class LossReport:
+    """A whole run: the settings it ran with and one Cell per combination."""
+
+    settings: dict[str, Any]
+    cells: list[Cell]
+    seconds: float = 0.0
+
+    def cell(self, mode: str, flow: str, submit: str | None = None, latency_ms: int | None = None) -> Cell:
+        for c in self.cells:
+            if c.mode == mode and c.flow == flow and submit in (None, c.submit) and latency_ms in (None, c.latency_ms):
+                return c
+        raise KeyError(f"no cell {mode}/{flow}/{submit}/{latency_ms}")
+
+    def to_dict(self) -> dict[str, Any]:
+        lossy = [c for c in self.cells if c.lost]
+        return {
+            "settings": self.settings,
+            "cells": [c.to_dict() for c in self.cells],
+            "summary": {"cells": len(self.cells), "lossy_cells": len(lossy),
+                        "trials": sum(c.trials for c in self.cells), "lost": sum(c.lost for c in self.cells),
+                        "duplicated": sum(c.duplicated for c in self.cells), "seconds": round(self.seconds, 1)},
+        }
+
+
+def settle_ms(mode: str) -> int:
+    """How long, once the destination page's library is ready, a trial may take before it counts as lost.
+
+    Anchored on the library being ready (an event), not on a clock: a slow CDN or a busy CPU delays
+    the welcome page's calls and persist's re-sends by exactly that much. Batch mode then holds
+    calls for its flush interval; everything else needs only the grace.
+    """
+    return (BATCH_FLUSH_MS if mode == "batch" else 0) + GRACE_MS
+
+
+def explain(mode: str, flow: str, submit: str, lost: bool) -> str:
+    """One sentence: why this cell delivers or loses (the mechanism, not the numbers)."""
+    if flow == "server-side":
+        return EXPLANATIONS["server-side"]
+    if flow == "welcome-page":
+        return EXPLANATIONS["welcome-page"]
+    if submit == "early" and mode != "persist":
+        return EXPLANATIONS["early-lost"]
+    if mode == "batch":
+        return EXPLANATIONS["batch-lost"]
+    if mode == "xhr":
+        return EXPLANATIONS["xhr-race"]
+    if mode == "persist" and submit == "early":
+        return "the loader stub saved its queue on pagehide; the next page's library sent it (same messageIds)"
+    return EXPLANATIONS["unload-safe"] + ("" if not lost else " (but some were lost: see the trials)")
+
+
+def _at_destination(flow: str) -> Callable[[str], bool]:
+    """URL predicate for where each flow ends up."""
+    def check(url: str) -> bool:
+        parts = urlsplit(url)
+        if flow in ("js-redirect", "form-post"):
+            return parts.path == "/" and "signed_up=1" in parts.query
+        return parts.path == "/welcome"
+    return check
+
+
+def parse_list(value: str, allowed: Sequence[str], what: str) -> list[str]:
+    """Comma-separated choices; ``all`` means every one. Raises ValueError naming the bad one."""
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items or items == ["all"]:
+        return list(allowed)
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    return list(dict.fromkeys(items))
+
+
+def parse_latencies(value: str | int) -> list[int]:
+    """``300`` or ``0,300``: milliseconds, 0..60000."""
+    out: list[int] = []
+    for part in str(value).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        ms = int(part)
+        if not 0 <= ms <= 60_000:
+            raise ValueError("latency must be between 0 and 60000 ms")
+        out.append(ms)
+    if not out:
+        raise ValueError("give at least one latency")
+    return list(dict.fromkeys(out))
+
+
+class _Watch:
+    """Routes stored beacons (from the server thread) to the trials waiting on this loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.seen: dict[str, set[str]] = {}
+        self.events: dict[str, asyncio.Event] = {}
+        self.arrived_ms: dict[str, float] = {}
+
+    def expect(self, user_id: str) -> asyncio.Event:
+        self.seen[user_id] = set()
+        self.events[user_id] = asyncio.Event()
+        return self.events[user_id]
+
+    def forget(self, user_id: str) -> None:
+        self.seen.pop(user_id, None)
+        self.events.pop(user_id, None)
+        self.arrived_ms.pop(user_id, None)
+
+    def listener(self, record: dict[str, Any]) -> None:
+        """Called in the server thread for every stored beacon."""
+        user_id = record.get("userId")
+        if isinstance(user_id, str) and user_id in self.seen:
+            kind = "identify" if record.get("type") == "identify" else (
+                "signed_up" if record.get("type") == "track" and record.get("event") == SIGNED_UP else None)
+            if kind:
+                received = float(record.get("_meta", {}).get("received_ms") or time.time() * 1000)
+                self.loop.call_soon_threadsafe(self._note, user_id, kind, received)
+
+    def _note(self, user_id: str, kind: str, received_ms: float) -> None:
+        seen = self.seen.get(user_id)
+        if seen is None:
+            return
+        seen.add(kind)
+        if len(seen) == 2 and user_id in self.events:
+            self.arrived_ms[user_id] = received_ms
+            self.events[user_id].set()
+
+
+async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow: str, submit: str,
+                    latency_ms: int, context_options: dict[str, Any] | None = None) -> Trial:
+    """One person signs up; returns whether both calls arrived within the settle window."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    trial = Trial(user_id=uuid.uuid4().hex[:13])
+    arrived = watch.expect(trial.user_id)
+    context = await browser.new_context(**(context_options or {"viewport": {"width": 1280, "height": 800}}))
+    try:
+        await context.add_cookies([{"name": DELIVERY_COOKIE, "value": mode, "url": base_url}])
+        await context.add_init_script(USER_SCRIPT % json.dumps(submit))
+        page = await context.new_page()
+        inflight: set[Any] = set()
+        idle = asyncio.Event()
+
+        def started_request(request: Any) -> None:
+            if urlsplit(request.url).path.startswith("/v1/"):
+                inflight.add(request)
+
+        def ended_request(request: Any) -> None:
+            inflight.discard(request)
+            if not inflight:
+                idle.set()
+
+        page.on("request", started_request)
+        page.on("requestfinished", ended_request)
+        page.on("requestfailed", ended_request)
+        left = asyncio.Event()
+        if submit == "early":
+            await page.route(LIBRARY_GLOB, _hold_on_signup(left))
+        navigate_ms = 15_000 + 4 * latency_ms
+        await page.goto(f"{base_url}/signup?flow={flow}&uid={trial.user_id}&delivery={mode}",
+                        wait_until="commit", timeout=navigate_ms)
+        await page.wait_for_url(_at_destination(flow), wait_until="commit", timeout=navigate_ms)
+        left.set()
+        at_destination = loop.time()
+        at_destination_ms = time.time() * 1000
+        ready_at: list[float] = []
+
+        async def library_ready() -> None:
+            end = loop.time() + navigate_ms / 1000
+            while loop.time() < end and not page.is_closed():
+                try:
+                    await page.evaluate(READY_JS, int((end - loop.time()) * 1000))
+                    break
+                except Exception:  # evaluated in the document that was just replaced: ask the new one
+                    await asyncio.sleep(0.05)
+            ready_at.append(loop.time())
+
+        async def expiry(ready: asyncio.Future[None]) -> None:
+            await asyncio.shield(ready)
+            await asyncio.sleep(settle_ms(mode) / 1000)
+
+        ready = asyncio.ensure_future(library_ready())
+        both = asyncio.ensure_future(arrived.wait())
+        window = asyncio.ensure_future(expiry(ready))
+        try:
+            await asyncio.wait({both, window}, return_when=asyncio.FIRST_COMPLETED)
+            if arrived.is_set():
+                trial.delivered = True
+                trial.arrival_ms = round(watch.arrived_ms[trial.user_id] - at_destination_ms, 1)
+                # stay until the destination sent what it will (persist re-sends: the duplicates)
+                await asyncio.wait_for(asyncio.shield(ready), navigate_ms / 1000)
+                await asyncio.sleep(REQUEST_SETTLE_S)
+                if inflight:
+                    idle.clear()
+                    await asyncio.wait_for(idle.wait(), settle_ms(mode) / 1000)
+        except TimeoutError:
+            pass
+        finally:
+            for task in (both, window, ready):
+                task.cancel()
+        if ready_at:
+            trial.ready_ms = round((ready_at[0] - at_destination) * 1000, 1)
+        try:
+            submitted = await page.evaluate(SUBMITTED_JS)
+            trial.library_at_submit = bool(submitted["library"]) if submitted else None
+        except Exception:  # informational only
+            trial.library_at_submit = None
+    except Exception as exc:  # a trial that could not run is an error, never a loss
+        trial.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    finally:
+        watch.forget(trial.user_id)
+        await context.close()
+    trial.seconds = round(loop.time() - started, 3)
+    return trial
+
+
+def _hold_on_signup(left: asyncio.Event) -> Callable[[Any], Any]:
+    """Route handler: the sign-up page's library arrives only after the person left (a CDN slower than
+    the person), so an ``early`` submit always meets the loader stub; every other page loads normally."""
+    async def handle(route: Any) -> None:
+        if urlsplit(route.request.frame.url).path == "/signup" and not left.is_set():
+            await left.wait()
+            with contextlib.suppress(Exception):  # the page that asked is gone
+                await route.abort()
+            return
+        with contextlib.suppress(Exception):
+            await route.continue_()
+    return handle
+
+
+def _tally(cell: Cell, trials: list[Trial], store: Any) -> None:
+    """Fill a cell from its trials and from what the store holds for their userIds (after the fact)."""
+    transports: Counter[str] = Counter()
+    arrivals: list[float] = []
+    after_ready: list[float] = []
+    cell.details = list(trials)
+    for trial in trials:
+        cell.trials += 1
+        if trial.error:
+            cell.errors += 1
+            continue
+        identify = store.query(type="identify", userId=trial.user_id)
+        signed_up = store.query(type="track", event=SIGNED_UP, userId=trial.user_id)
+        trial.stored_identify, trial.stored_signed_up = len(identify), len(signed_up)
+        trial.transports = [str(r.get("_meta", {}).get("transport")) for r in identify + signed_up]
+        transports.update(trial.transports)
+        if len(identify) > 1 or len(signed_up) > 1:
+            cell.stored_twice += 1
+        if trial.delivered:
+            cell.delivered += 1
+            if trial.arrival_ms is not None:
+                arrivals.append(trial.arrival_ms)
+                if trial.ready_ms is not None:
+                    after_ready.append(round(trial.arrival_ms - trial.ready_ms, 1))
+        else:
+            cell.lost += 1
+            if identify and signed_up:
+                trial.late = True
+                cell.late += 1
+        if trial.library_at_submit:
+            cell.library_at_submit += 1
+    cell.transports = dict(sorted(transports.items()))
+    cell.arrival_ms_max = max(arrivals) if arrivals else None
+    cell.after_ready_ms_max = max(after_ready) if after_ready else None
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    mode: str
+    flow: str
+    submit: str
+    latency_ms: int
+
+
+def plan_cells(modes: Iterable[str], flows: Iterable[str], submits: Iterable[str],
+               latencies: Iterable[int]) -> list[CellSpec]:
+    """Every combination, in table order (latency, mode, flow, submit)."""
+    return [CellSpec(m, f, s, lat) for lat in latencies for m in modes for f in flows for s in submits]
+
+
+Progress = Callable[[CellSpec, int, int], None]  # (cell, trials done in the cell, trials per cell)
+
+
+async def run_cells_async(server: Any, cells: Sequence[CellSpec], trials: int, parallel: int,
+                          progress: Progress | None = None, headless: bool = True,
+                          faults: dict[str, Any] | None = None) -> list[Cell]:
+    """Run the cells one after another with a single browser; trials of a cell run ``parallel`` at a time."""
+    from playwright.async_api import async_playwright
+
+    from harness.browser import launch_args
+
+    watch = _Watch(asyncio.get_running_loop())
+    unsubscribe = server.store.subscribe(watch.listener)
+    results: list[Cell] = []
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(**launch_args(headless=headless))
+            try:
+                for spec in cells:
+                    results.append(await _run_cell(browser, server, watch, spec, trials, parallel, progress, faults))
+            finally:
+                await browser.close()
+    finally:
+        unsubscribe()
+        server.faults.clear()
+    return results
+
+
+async def _run_cell(browser: Any, server: Any, watch: _Watch, spec: CellSpec, trials: int, parallel: int,
+                    progress: Progress | None, extra_faults: dict[str, Any] | None = None) -> Cell:
+    """One cell: set the latency (and any extra) faults, run its trials, count from the store."""
+    store, faults = server.store, server.faults
+    faults.clear()
+    if spec.latency_ms:
+        faults.configure({"delay_ms": spec.latency_ms, "script_delay_ms": spec.latency_ms})
+    if extra_faults:
+        faults.configure(extra_faults)
+    cell = Cell(spec.mode, spec.flow, spec.submit, spec.latency_ms, settle_ms(spec.mode))
+    began, duplicates_before = time.monotonic(), store.stats()["duplicates"]
+    gate = asyncio.Semaphore(max(1, parallel))
+    done = 0
+
+    async def one() -> Trial:
+        nonlocal done
+        async with gate:
+            trial = await run_trial(browser, server.base_url, watch, spec.mode, spec.flow, spec.submit,
+                                    spec.latency_ms)
+        done += 1
+        if progress:
+            progress(spec, done, trials)
+        return trial
+
+    finished = await asyncio.gather(*(one() for _ in range(trials)))
+    cell.duplicated = store.stats()["duplicates"] - duplicates_before
+    _tally(cell, list(finished), store)
+    cell.seconds = round(time.monotonic() - began, 2)
+    cell.why = explain(cell.mode, cell.flow, cell.submit, bool(cell.lost))
+    return cell
+
+
+def run_signup_loss(modes: Sequence[str] = DELIVERY_MODES, flows: Sequence[str] = FLOWS,
+                    submits: Sequence[str] = SUBMITS, latencies: Sequence[int] = (DEFAULT_LATENCY_MS,),
+                    trials: int = DEFAULT_TRIALS, parallel: int | None = None, server: Any = None,
+                    progress: Progress | None = None, headless: bool = True,
+                    faults: dict[str, Any] | None = None) -> LossReport:
+    """The experiment over every combination of the given modes, flows, submit moments and latencies."""
+    return run_cells(plan_cells(modes, flows, submits, latencies), trials, parallel, server, progress, headless,
+                     faults)
+
+
+def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel: int | None = None,
+              server: Any = None, progress: Progress | None = None, headless: bool = True,
+              faults: dict[str, Any] | None = None) -> LossReport:
+    """Run these cells, synchronously. Starts its own :class:`HarnessServer` unless given one.
+
+    The async Playwright work runs in a thread of its own, so this is safe to call from code that
+    already drives Playwright's sync API (pytest-playwright) or has an event loop. ``faults`` is an
+    extra ``/api/faults`` body applied at the start of every cell, after the latency.
+    """
+    from harness.server import HarnessServer
+
+    parallel = parallel or min(trials, DEFAULT_PARALLEL)
+    own = server is None
+    srv = HarnessServer(port=0, db=":memory:").start() if own else server
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["cells"] = asyncio.run(run_cells_async(srv, cells, trials, parallel, progress, headless, faults))
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    began = time.monotonic()
+    try:
+        worker = threading.Thread(target=work, name="signup-loss", daemon=True)
+        worker.start()
+        worker.join()
+    finally:
+        if own:
+            srv.stop()
+    if "error" in outcome:
+        raise outcome["error"]
+    modes = list(dict.fromkeys(c.mode for c in cells))
+    settings = {
+        "trials": trials, "modes": modes, "flows": list(dict.fromkeys(c.flow for c in cells)),
+        "submit": list(dict.fromkeys(c.submit for c in cells)),
+        "latency_ms": list(dict.fromkeys(c.latency_ms for c in cells)), "parallel": parallel,
+        "settle_ms": {m: settle_ms(m) for m in modes},
+        "settle_rule": f"after the destination page's library is ready (analytics.ready): {GRACE_MS} ms, plus "
+                       f"{BATCH_FLUSH_MS} ms batch flush in batch mode; ends early once both calls are stored",
+        "latency_applies_to": ["collector reply (delay_ms)", "library script (script_delay_ms)"],
+        "extra_faults": faults,
+        "user": "a new browser context per trial; submits at DOMContentLoaded (early) or on analytics.ready "
+                "(ready); stays on the destination page through the settle window",
+        "delivered_means": "identify AND track 'Signed Up' stored for the trial's userId",
+    }
+    return LossReport(settings, outcome["cells"], time.monotonic() - began)
+
+
+# ---- presentation -------------------------------------------------------------------------------
+def _transports_text(transports: dict[str, int]) -> str:
+    return ", ".join(f"{name}×{n}" for name, n in transports.items()) or "-"
+
+
+def render_table(report: LossReport) -> Any:
+    """A rich Table: rows = mode x flow x submit (x latency)."""
+    from rich.table import Table
+
+    many_latencies = len(report.settings.get("latency_ms", [])) > 1
+    extra = any(c.late or c.errors or c.stored_twice for c in report.cells)
+    table = Table(title="Missing sign-ups: delivered / lost per delivery mode and flow", title_justify="left")
+    for name in ("mode", "flow", "submit"):
+        table.add_column(name, no_wrap=True)
+    if many_latencies:
+        table.add_column("latency", justify="right")
+    for name in ("trials", "delivered", "lost", "loss %", "duplicated", "lib@submit"):
+        table.add_column(name, justify="right")
+    if extra:
+        table.add_column("late/err/2x", justify="right")
+    table.add_column("transports")
+    for c in report.cells:
+        style = "bold red" if c.lost else "green"
+        row = [c.mode, c.flow, c.submit]
+        if many_latencies:
+            row.append(f"{c.latency_ms} ms")
+        row += [str(c.trials), str(c.delivered), f"[{style}]{c.lost}[/]", f"[{style}]{c.loss_pct:g}[/]",
+                str(c.duplicated), f"{c.library_at_submit}/{c.trials}"]
+        if extra:
+            row.append(f"{c.late}/{c.errors}/{c.stored_twice}")
+        row.append(_transports_text(c.transports))
+        table.add_row(*row)
+    windows = sorted({(c.mode == "batch", c.settle_ms) for c in report.cells})
+    slowest = max((c.after_ready_ms_max for c in report.cells if c.after_ready_ms_max is not None), default=None)
+    table.caption = (
+        "settle window once the destination's library is ready: "
+        + ", ".join(f"{'batch' if b else 'other modes'} {ms} ms" for b, ms in windows)
+        + (f" (slowest delivery: {slowest:.0f} ms after ready)" if slowest is not None else "")
+        + f"; latency {', '.join(str(x) for x in report.settings['latency_ms'])} ms"
+        + f"; {report.to_dict()['summary']['trials']} trials in {report.seconds:.0f} s"
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def render_reasons(report: LossReport) -> list[str]:
+    """One line per distinct explanation, naming the cells it covers."""
+    groups: dict[str, list[str]] = {}
+    for c in report.cells:
+        groups.setdefault(c.why, []).append(f"{c.mode}/{c.flow}/{c.submit}")
+    return [f"- {why} ({len(cells)} cell{'s' if len(cells) > 1 else ''})" for why, cells in groups.items()]
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+@click.group()
+def repro() -> None:
+    """Reproduce the seeds' identity bugs and measure them."""
+
+
+@repro.command("signup-loss")
+@click.option("--trials", default=DEFAULT_TRIALS, show_default=True, type=click.IntRange(1, 10_000),
+              help="sign-ups per cell, each a new browser context with its own userId")
+@click.option("--modes", default="all", show_default=True,
+              help=f"comma-separated delivery modes: {', '.join(DELIVERY_MODES)}")
+@click.option("--flows", default="all", show_default=True, help=f"comma-separated flows: {', '.join(FLOWS)}")
+@click.option("--latency-ms", "latency", default=str(DEFAULT_LATENCY_MS), show_default=True,
+              help="delay on collector replies and on the library script (ms); a comma list runs each")
+@click.option("--submit", "submit", default="early,ready", show_default=True,
+              help="when the person submits: early (DOMContentLoaded, library may still be loading), ready")
+@click.option("--parallel", default=None, type=click.IntRange(1, 32),
+              help=f"contexts at once within a cell [default: min(trials, {DEFAULT_PARALLEL})]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def signup_loss(trials: int, modes: str, flows: str, latency: str, submit: str, parallel: int | None,
+                fmt: str) -> None:
+    """Real-browser sign-ups per delivery mode and flow: delivered / lost / duplicated per cell."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.browser import BrowserNotFound
+
+    try:
+        mode_list = parse_list(modes, DELIVERY_MODES, "mode")
+        flow_list = parse_list(flows, FLOWS, "flow")
+        submit_list = parse_list(submit, SUBMITS, "submit moment")
+        latencies = parse_latencies(latency)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    cells = plan_cells(mode_list, flow_list, submit_list, latencies)
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]signup-loss[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=fmt == "json") as bar:
+        task = bar.add_task("starting", total=len(cells) * trials)
+
+        def step(spec: CellSpec, done: int, per_cell: int) -> None:
+            bar.update(task, advance=1,
+                       description=f"{spec.mode}/{spec.flow}/{spec.submit}@{spec.latency_ms}ms {done}/{per_cell}")
+
+        try:
+            report = run_signup_loss(mode_list, flow_list, submit_list, latencies, trials, parallel, progress=step)
+        except BrowserNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    out = Console()
+    if not out.is_terminal:  # piped or redirected: do not squeeze the table into 80 columns
+        out = Console(width=200)
+    out.print(render_table(report))
+    out.print("Why:")
+    for line in render_reasons(report):
+        out.print(line, highlight=False)

@@ -1,0 +1,48 @@
+"""Fixtures for the assertion tests: extra servers (tracking plan, host-only cookies) and devices on them.
+
+The session's ``harness_server`` runs the selected snippet profile; tests that need a second
+configuration start their own server on a free port. Chromium resolves ``*.shop.test`` to
+127.0.0.1 (the plugin's ``--host-resolver-rules``), so ``http://www.shop.test:PORT/`` and
+``http://app.shop.test:PORT/`` reach whichever server listens on PORT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+from assertions_support import SHOP_PLAN, STABLE_CONTEXT
+
+from harness.device import Device, context_options
+from harness.keys import Config
+from harness.plan import load_plan
+from harness.server import HarnessServer
+
+
+@pytest.fixture(scope="module")
+def plan_server() -> Generator[HarnessServer, None, None]:
+    """A server started with the example tracking plan (like ``harness serve --tracking-plan``)."""
+    server = HarnessServer(config=Config(tracking_plan=load_plan(SHOP_PLAN))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def hostonly_server() -> Generator[HarnessServer, None, None]:
+    """A server whose pages embed the misconfigured ``hostonly`` snippet profile."""
+    server = HarnessServer(snippet="hostonly").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def device_on(new_context: Callable[..., Any], playwright: Any) -> Callable[..., Device]:
+    """Factory: ``device_on(server, base_url=None)`` -> a desktop device browsing that server."""
+
+    def make(server: HarnessServer, base_url: str | None = None, **context_args: Any) -> Device:
+        options = {**context_options(playwright, "desktop"), **STABLE_CONTEXT, **context_args}
+        return Device(new_context(**options), base_url or server.base_url, server.profile)
+
+    return make
+
