@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks import PYTHON, ROOT, Result, free_port, median, stop_process
+from harness.server import run_in_thread
 
 SINGLE_TARGET = 0.5  # harness single-message rate / bare aiohttp rate
 BATCH_TARGET = 10.0  # harness batch-of-100 msgs/s / harness single msgs/s
@@ -116,7 +117,7 @@ async def _drive(base: str, requests: list[tuple[str, bytes]], concurrency: int,
 
 
 def drive(base: str, requests: list[tuple[str, bytes]], concurrency: int = 32, time_limit: float = 60.0) -> Load:
-    return asyncio.run(_drive(base, requests, concurrency, time_limit))
+    return run_in_thread(_drive(base, requests, concurrency, time_limit))
 
 
 class Server:
@@ -127,7 +128,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([*argv, "--port", str(self.port)], cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        asyncio.run(self._wait_ready())
+        run_in_thread(self._wait_ready())
 
     async def _wait_ready(self, limit: float = 30.0) -> None:
         deadline = time.monotonic() + limit
@@ -149,7 +150,7 @@ class Server:
             async with aiohttp.ClientSession() as session, session.get(self.base + path) as resp:
                 return await resp.json()
 
-        return asyncio.run(fetch())
+        return run_in_thread(fetch())
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU the server process has used (Linux /proc), robust to a busy machine."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 import uuid
 from collections import Counter
@@ -497,29 +496,17 @@ def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel:
     already drives Playwright's sync API (pytest-playwright) or has an event loop. ``faults`` is an
     extra ``/api/faults`` body applied at the start of every cell, after the latency.
     """
-    from harness.server import HarnessServer
+    from harness.server import HarnessServer, run_in_thread
 
     parallel = parallel or min(trials, DEFAULT_PARALLEL)
     own = server is None
     srv = HarnessServer(port=0, db=":memory:").start() if own else server
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["cells"] = asyncio.run(run_cells_async(srv, cells, trials, parallel, progress, headless, faults))
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
-
     began = time.monotonic()
     try:
-        worker = threading.Thread(target=work, name="signup-loss", daemon=True)
-        worker.start()
-        worker.join()
+        done = run_in_thread(run_cells_async(srv, cells, trials, parallel, progress, headless, faults), "signup-loss")
     finally:
         if own:
             srv.stop()
-    if "error" in outcome:
-        raise outcome["error"]
     modes = list(dict.fromkeys(c.mode for c in cells))
     settings = {
         "trials": trials, "modes": modes, "flows": list(dict.fromkeys(c.flow for c in cells)),
@@ -534,7 +521,7 @@ def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel:
                 "(ready); stays on the destination page through the settle window",
         "delivered_means": "identify AND track 'Signed Up' stored for the trial's userId",
     }
-    return LossReport(settings, outcome["cells"], time.monotonic() - began)
+    return LossReport(settings, done, time.monotonic() - began)
 
 
 # ---- presentation -------------------------------------------------------------------------------

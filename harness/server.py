@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -18,6 +20,30 @@ from harness.app import create_app
 from harness.faults import Faults
 from harness.snippet import SnippetProfile
 from harness.store import BeaconStore
+
+T = TypeVar("T")
+
+
+def run_in_thread(coro: Coroutine[Any, Any, T], name: str = "harness-async") -> T:
+    """Run a coroutine to completion on a fresh loop in its own thread and return its result.
+
+    Playwright's sync API leaves the calling thread's loop marked as running, so ``asyncio.run``
+    there refuses; tests, benchmarks and the loss experiment drive asyncio code through this.
+    """
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def is_loopback(host: str) -> bool:

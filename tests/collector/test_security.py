@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from harness.keys import Config
-from harness.server import HarnessServer
+from harness.server import HarnessServer, run_in_thread
 
 HARNESS = str(Path(sys.executable).with_name("harness"))
 
@@ -200,7 +200,7 @@ async def _raw_stream(base: str, headers: dict[str, str], post: list[dict[str, A
 def test_stream_sends_json_only(token_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("harness.api.PING_SECONDS", 0.2)  # see a heartbeat within the test
     sent = [track(properties=HOSTILE, userId="<b>u</b>"), track(event="E\nevent: x")]
-    lines = asyncio.run(_raw_stream(token_client.base_url, {"X-Harness-Token": "s3cret-token"}, sent, 0.7))
+    lines = run_in_thread(_raw_stream(token_client.base_url, {"X-Harness-Token": "s3cret-token"}, sent, 0.7))
     data = [json.loads(line[5:]) for line in lines if line.startswith("data:")]
     others = {line.split(":")[0] for line in lines if line.strip() and not line.startswith("data:")}
     assert others <= {"event", "id", ""}, f"only event/id fields and ': ping' comments: {others}"
@@ -221,7 +221,7 @@ def test_stream_handler_ends_when_the_client_goes(server: Any, client: Any, monk
             await resp.content.readline()
             assert len(subscribers) == 1
 
-    asyncio.run(connect_and_leave())
+    run_in_thread(connect_and_leave())
     deadline = time.monotonic() + 5
     while subscribers and time.monotonic() < deadline:
         time.sleep(0.05)  # the server notices at its next heartbeat

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from harness.beacon import RequestInfo, enrich, now_iso
+from harness.server import run_in_thread
 from harness.store import BeaconStore, WaitTimeout
 
 
@@ -128,11 +129,10 @@ async def _subscribe_then_post(base_url: str, messages: list[dict[str, Any]]) ->
 
 
 def test_stream_delivers_a_beacon_posted_after_subscribing(client: Any) -> None:
-    import asyncio
 
     client.post("/v1/track", track("Before"))  # already stored: not replayed
     sent = [track("After 1", properties={"html": "<script>alert(1)</script>\n\ndata: x"}), track("After 2")]
-    events = asyncio.run(_subscribe_then_post(client.base_url, sent))
+    events = run_in_thread(_subscribe_then_post(client.base_url, sent))
     assert [e for e, _ in events] == ["hello", "beacon", "beacon"]
     hello = json.loads(events[0][1])
     assert hello["stats"]["stored"] == 1

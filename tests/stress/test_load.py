@@ -19,34 +19,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from harness.server import run_in_thread
+
 pytestmark = pytest.mark.stress
 
 CLIENTS = 50
 MESSAGES = 20_000
 RESENDS_PER_CLIENT = 10
 BATCH = 25
-
-
-def run_async(coro: Any) -> Any:
-    """Run a coroutine on a private loop in its own thread.
-
-    Playwright's sync API (used by earlier tests in the same session) leaves the main
-    thread's event loop marked as running, so ``asyncio.run`` there would refuse.
-    """
-    out: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            out["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the test thread
-            out["error"] = exc
-
-    thread = threading.Thread(target=target, name="load-generator")
-    thread.start()
-    thread.join()
-    if "error" in out:
-        raise out["error"]
-    return out.get("value")
 
 
 def make_message(client: int, i: int) -> dict[str, Any]:
@@ -111,7 +91,7 @@ async def run_load(base: str) -> tuple[Tally, list[str], float]:
 def test_50_concurrent_clients_20000_messages(serve_process: Any, tmp_path: Path) -> None:
     server = serve_process(str(tmp_path / "load.sqlite"))
     cpu, client_cpu = server.cpu_seconds(), time.process_time()
-    tally, ids, seconds = run_async(run_load(server.base_url))
+    tally, ids, seconds = run_in_thread(run_load(server.base_url))
     server_cpu, client_cpu = server.cpu_seconds() - cpu, time.process_time() - client_cpu
     assert tally.failures == []
     resent = CLIENTS * RESENDS_PER_CLIENT
@@ -155,7 +135,7 @@ def _crash_load(base: str, tally: Tally, enough: threading.Event, stop: threadin
     async def main() -> None:
         await asyncio.gather(*(client(c) for c in range(8)))
 
-    run_async(main())
+    run_in_thread(main())
 
 
 def test_sigkill_mid_load_loses_nothing_acknowledged(serve_process: Any, tmp_path: Path) -> None:
@@ -221,11 +201,11 @@ def test_memory_stays_bounded_over_100000_messages(serve_process: Any, tmp_path:
     big = json.dumps({**make_message(2, 2), "messageId": "@MID@", "properties": {"blob": "b" * 24_000}})
     samples: list[tuple[int, float]] = []
     start, cpu = time.monotonic(), server.cpu_seconds()
-    run_async(_pump_batches(server.base_url, server, small, MEMORY_MESSAGES, 100, samples))
+    run_in_thread(_pump_batches(server.base_url, server, small, MEMORY_MESSAGES, 100, samples))
     seconds = time.monotonic() - start
     samples.append((MEMORY_MESSAGES, server.rss_mb()))
     big_samples: list[tuple[int, float]] = []
-    run_async(_pump_batches(server.base_url, server, big, BIG_MESSAGES, 15, big_samples))
+    run_in_thread(_pump_batches(server.base_url, server, big, BIG_MESSAGES, 15, big_samples))
     big_samples.append((BIG_MESSAGES, server.rss_mb()))
     server_cpu = server.cpu_seconds() - cpu
 
