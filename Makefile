@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 browser: $(STAMP)
 	@$(BIN)/python -m harness.browser --quiet || { \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium with apt-get"; \
+	    echo "installing Debian's chromium (and its headless shell) with apt-get"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null 2>&1 || \
+	      echo "no chromium-headless-shell package: headless runs use full chromium (slower)"; }; \
 	  else \
 	    echo "installing Playwright's chromium"; $(BIN)/playwright install chromium; \
 	  fi; \

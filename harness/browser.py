@@ -1,7 +1,9 @@
 """Find a Chromium to drive, in one place, and the flags that keep it quiet on a closed network.
 
 Order: ``$HARNESS_CHROMIUM`` (if set it must exist), Playwright's managed Chromium, then a
-system Chromium. Every caller (pytest plugin, repro, demo, benchmarks) goes through
+system Chromium -- for headless runs the system's headless shell first (Debian's
+``chromium-headless-shell``: what Playwright itself runs headless; a third of full Chromium's CPU
+per context on this project's sign-up trials). Every caller (pytest plugin, repro, demo, benchmarks) goes through
 :func:`launch_args` so the same browser and flags are used everywhere.
 """
 
@@ -23,6 +25,12 @@ QUIET_FLAGS: list[str] = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+# Headless only: the old-headless build without the browser UI (Playwright's default for headless).
+HEADLESS_SHELL_CANDIDATES: tuple[str, ...] = (
+    "/usr/bin/chromium-headless-shell",
+    "chromium-headless-shell",
+)
 
 SYSTEM_CANDIDATES: tuple[str, ...] = (
     "/usr/bin/chromium",
@@ -60,8 +68,14 @@ def _managed_chromium() -> str | None:
     return path if path and Path(path).exists() else None
 
 
-def find_chromium() -> str | None:
-    """Return an executable path, or None when Playwright's managed browser should be used as-is."""
+def _which(candidate: str) -> str | None:
+    if "/" not in candidate:
+        return shutil.which(candidate)
+    return candidate if Path(candidate).is_file() and os.access(candidate, os.X_OK) else None
+
+
+def find_chromium(headless: bool = True) -> str | None:
+    """Return an executable path; ``headless`` allows a headless shell, which cannot open a window."""
     override = os.environ.get("HARNESS_CHROMIUM")
     if override:
         if Path(override).is_file() and os.access(override, os.X_OK):
@@ -70,8 +84,8 @@ def find_chromium() -> str | None:
     managed = _managed_chromium()
     if managed:
         return managed
-    for candidate in SYSTEM_CANDIDATES:
-        found = shutil.which(candidate) if "/" not in candidate else (candidate if Path(candidate).exists() else None)
+    for candidate in (*(HEADLESS_SHELL_CANDIDATES if headless else ()), *SYSTEM_CANDIDATES):
+        found = _which(candidate)
         if found:
             return found
     raise BrowserNotFound(f"no Chromium found; {INSTALL_HINT}")
@@ -80,7 +94,7 @@ def find_chromium() -> str | None:
 def launch_args(headless: bool = True, extra_args: list[str] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``BrowserType.launch`` using the found browser and the quiet flags."""
     args: dict[str, Any] = {
-        "executable_path": find_chromium(),
+        "executable_path": find_chromium(headless),
         "args": [*QUIET_FLAGS, *(extra_args or [])],
         "headless": headless,
     }
@@ -91,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m harness.browser`: print the browser that will be used; exit 1 with the fix if none."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        path = find_chromium()
+        path = find_chromium(headless="--headed" not in argv)
     except BrowserNotFound as exc:
         print(f"harness: {exc}", file=sys.stderr)
         return 1

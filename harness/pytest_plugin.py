@@ -54,13 +54,13 @@ _WIRE_NAMES = {"executable_path": "executablePath", "slow_mo": "slowMo", "chromi
                "ignore_default_args": "ignoreDefaultArgs", "ignore_all_default_args": "ignoreAllDefaultArgs"}
 
 
-def _remote_chromium() -> str | None:
+def _remote_chromium(headless: bool) -> str | None:
     """The browser server's Chromium: $HARNESS_REMOTE_CHROMIUM, else the one found here (same image)."""
     path = os.environ.get(REMOTE_CHROMIUM_ENV)
     if path is not None:
         return path or None
     try:
-        return browser_mod.find_chromium()
+        return browser_mod.find_chromium(headless)
     except browser_mod.BrowserNotFound:
         return None  # the server launches its own managed browser
 
@@ -76,7 +76,7 @@ def _harness_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig:
     if args.get("channel"):
         return args  # the user picked a branded channel
     if remote:
-        path = _remote_chromium()
+        path = _remote_chromium(args.get("headless", True))
         found: dict[str, Any] = {"args": [*browser_mod.QUIET_FLAGS, *extra], "headless": args.get("headless", True),
                                  **({"executable_path": path} if path else {})}
     else:

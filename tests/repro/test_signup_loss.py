@@ -25,7 +25,7 @@ from harness.repro import (
 from harness.server import HarnessServer
 from harness.site import DELIVERY_MODES, FLOWS
 
-TRIALS = 3
+TRIALS = 2
 
 
 @pytest.fixture(scope="module")
