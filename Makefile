@@ -5,6 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (one server, browser and store each; idle workers steal queued
+# tests, so the long ones do not leave a tail); 0 = one process
+PYTEST_WORKERS ?= auto
 
 .PHONY: setup browser demo test serve bench lint stress clean
 
@@ -34,7 +37,7 @@ demo: setup
 	$(BIN)/harness demo
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 stress: setup
 	$(BIN)/python -m pytest -m stress $(PYTEST_ARGS)

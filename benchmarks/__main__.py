@@ -1,6 +1,6 @@
-"""``python -m benchmarks`` (``make bench``): run the four benchmarks, print one table, update the doc.
+"""``python -m benchmarks`` (``make bench``): run the benchmarks, print one table, update the doc.
 
-Options: ``--only ingest,latency,weight,suite`` to run some; ``--quick`` for a short smoke run
+Options: ``--only ingest,latency,weight,repro,suite`` to run some; ``--quick`` for a short smoke run
 (smaller counts, no whole-suite runs; the doc is not written unless ``--write`` is given);
 ``--no-write`` to leave docs/benchmarks.md alone.
 """
@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from benchmarks import Result, ingest, latency, load_average, suite, weight
+from benchmarks import Result, ingest, latency, load_average, repro, suite, weight
 from benchmarks.machine import describe
 from benchmarks.report import markdown, print_results, write_doc
 
-NAMES = ("ingest", "latency", "weight", "suite")
+NAMES = ("ingest", "latency", "weight", "repro", "suite")
 
 
 def plan(quick: bool) -> dict[str, Callable[[], Result]]:
@@ -30,9 +30,11 @@ def plan(quick: bool) -> dict[str, Callable[[], Result]]:
             "ingest": lambda: ingest.run(singles=2000, batches=20, rounds=1),
             "latency": lambda: latency.run(calls=100),
             "weight": lambda: weight.run(rounds=3),
+            "repro": lambda: repro.run(trials=20),
             "suite": lambda: suite.run(full=False, xdist=False, device_n=8),
         }
-    return {"ingest": ingest.run, "latency": latency.run, "weight": weight.run, "suite": suite.run}
+    return {"ingest": ingest.run, "latency": latency.run, "weight": weight.run, "repro": repro.run,
+            "suite": suite.run}
 
 
 def main(argv: list[str] | None = None) -> int:

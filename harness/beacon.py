@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -101,6 +102,34 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"[]{}')  # UTF-8 never hides these in a multibyte char
+_FOLD_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_BRACKET_STRING = re.compile(rb'"[^"]*"')
+
+
+def _may_be_too_deep(raw: bytes) -> bool:
+    """False when valid JSON ``raw`` provably nests no deeper than MAX_DEPTH (byte scans at C speed).
+
+    True only means "maybe": brackets of duplicate keys count here but not in the decoded value.
+    """
+    if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        return False
+    if b"\\" in raw:  # drop escapes that could hide a quote: escaped backslashes first, then \"
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    shape = raw.translate(_FOLD_BRACKETS, _NOT_STRUCTURE)  # only quotes and [ ] are left
+    brackets = shape.replace(b'""', b"")  # every string, unless one holds a bracket ...
+    if b'"' in brackets:
+        brackets = _BRACKET_STRING.sub(b"", shape)  # ... then strings are removed exactly
+    for _ in range(MAX_DEPTH):  # each pass removes the innermost level: "[]" pairs are the leaves
+        brackets = brackets.replace(b"[]", b"")
+        if not brackets:
+            return False
+    return True
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def parse_json(raw: bytes) -> Any:
     """Decoded bytes -> JSON value; refuses empty bodies, bad UTF-8, NaN/Infinity and deep nesting."""
     if not raw.strip():
@@ -110,12 +139,14 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise Rejected(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        if text.startswith("\ufeff"):  # what json.loads says; the decoder itself does not check
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise Rejected(f"JSON nested too deeply (the limit is {MAX_DEPTH} levels)") from None
     except ValueError as exc:  # JSONDecodeError, and ints over Python's digit limit
         raise Rejected(f"malformed JSON: {exc}") from None
-    if _too_deep(value):
+    if _may_be_too_deep(raw) and _too_deep(value):
         raise Rejected(f"JSON nested too deeply (the limit is {MAX_DEPTH} levels)")
     return value
 
@@ -159,24 +190,29 @@ def _nonempty_id(value: Any) -> bool:
     return (isinstance(value, str) and value != "") or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
+_NUMBER_OR_STRING = (str, int, float)
+_OBJECT_FIELDS = (*OBJECT_FIELDS, "_metadata")
+
+
 def _type_error(message: dict[str, Any]) -> str | None:
     """Why a well-known field has the wrong JSON type, or None (null always allowed)."""
+    get = message.get
     for name in ID_FIELDS:
-        value = message.get(name)
-        if value is not None and not (isinstance(value, str | int | float) and not isinstance(value, bool)):
+        value = get(name)
+        if value is not None and (not isinstance(value, _NUMBER_OR_STRING) or isinstance(value, bool)):
             return f"'{name}' must be a string or number, got {type(value).__name__}"
     for name in STRING_FIELDS:
-        value = message.get(name)
+        value = get(name)
         if value is not None and not isinstance(value, str):
             return f"'{name}' must be a string, got {type(value).__name__}"
-    for name in (*OBJECT_FIELDS, "_metadata"):
-        value = message.get(name)
+    for name in _OBJECT_FIELDS:
+        value = get(name)
         if value is not None and not isinstance(value, dict):
             return f"'{name}' must be an object, got {type(value).__name__}"
-    value = message.get("messageId")
+    value = get("messageId")
     if value is not None and not isinstance(value, str):
         return f"'messageId' must be a string, got {type(value).__name__}"
-    if isinstance(value, str) and not _is_unicode(value):
+    if value is not None and not value.isascii() and not _is_unicode(value):
         return "'messageId' is not valid Unicode (it holds a lone surrogate)"
     return None
 
@@ -189,14 +225,17 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)  # parsed JSON: a tree
+
+
 def message_size(message: Any) -> int:
     """Bytes of the compact UTF-8 JSON (lone surrogates counted, not fatal)."""
-    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-    return len(text.encode("utf-8", "surrogatepass"))
+    text = _COMPACT.encode(message)
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def validate(message: Any) -> str | None:
-    """Return why a message is invalid, or None. Mirrors the tracking API's documented rules."""
+def check(message: Any) -> str | None:
+    """validate() without the size limit; :func:`size_error` does that part."""
     if not isinstance(message, dict):
         return f"message must be a JSON object, got {type(message).__name__}"
     mtype = message.get("type")
@@ -212,10 +251,30 @@ def validate(message: Any) -> str | None:
         return "group needs a 'groupId'"
     if mtype == "alias" and not (_nonempty_id(message.get("previousId")) and _nonempty_id(message.get("userId"))):
         return "alias needs 'previousId' and 'userId'"
-    size = message_size(message)
-    if size > MAX_MESSAGE_BYTES:
-        return f"{OVERSIZE} {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
     return None
+
+
+def size_error(message: dict[str, Any], stored_length: int | None = None) -> str | None:
+    """Why a message that passed :func:`check` is too big, or None.
+
+    ``stored_length`` is the length of the compact ASCII-escaped JSON of ``enrich(message)`` (what
+    the store keeps). When enrich() only added to the message, that bounds message_size() from
+    above, so a small enough one spares the exact measure.
+    """
+    if stored_length is not None and stored_length <= MAX_MESSAGE_BYTES and _enrich_only_adds(message):
+        return None
+    size = message_size(message)
+    return f"{OVERSIZE} {size} bytes; the limit is {MAX_MESSAGE_BYTES}" if size > MAX_MESSAGE_BYTES else None
+
+
+def _enrich_only_adds(message: dict[str, Any]) -> bool:
+    """True when enrich() overwrites no field of a checked message (it may add some, or lengthen them)."""
+    return "receivedAt" not in message and "_meta" not in message and bool(message.get("writeKey", True))
+
+
+def validate(message: Any) -> str | None:
+    """Return why a message is invalid, or None. Mirrors the tracking API's documented rules."""
+    return check(message) or size_error(message)
 
 
 def status_for(reason: str) -> int:

@@ -24,20 +24,63 @@ from harness.beacon import (
     TYPES,
     Rejected,
     RequestInfo,
+    check,
     decompress,
     enrich,
     merge_shared,
     now_iso,
     parse_json,
+    size_error,
     split_request,
     status_for,
-    validate,
 )
+from harness.store import BeaconStore, Record, to_json
 
 DEVICE_COOKIE = "hx_device"
 CORS_HEADERS = "Content-Type, Authorization, Content-Encoding"
 RAW_KEEP = 65536  # characters of a rejected submission kept in the bad list
 log = logging.getLogger(__name__)
+Stored = tuple[list[Record], int]  # what BeaconStore.add returns: (stored records, duplicates)
+Pending = list[tuple[list[Record], list[str], asyncio.Future[Stored]]]
+
+
+class GroupCommit:
+    """Group commit: the valid messages of all requests handled in one event-loop pass, in one transaction.
+
+    Each request awaits its own result, so it is answered only after that transaction committed.
+    (The transaction runs on the loop's thread: a writer thread would wait on the GIL at every row.)
+    """
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._pending: dict[asyncio.AbstractEventLoop, Pending] = {}
+
+    def add(self, records: list[Record], bodies: list[str]) -> asyncio.Future[Stored]:
+        """Queue for the next commit; the future gives what store.add would have returned."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Stored] = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)  # after the other requests already read in this loop pass
+        pending.append((records, bodies, future))
+        return future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop)
+        try:
+            results = self._app[keys.STORE].add_groups([(records, bodies) for records, bodies, _ in pending])
+        except Exception as exc:  # each request sees it, as if it had called store.add itself
+            for *_, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (*_, future), result in zip(pending, results, strict=True):
+            if not future.done():  # a cancelled request: its messages are stored all the same
+                future.set_result(result)
+
+
+COMMITS = web.AppKey("commits", GroupCommit)
 
 
 def _basic_auth_key(header: str) -> str | None:
@@ -119,7 +162,7 @@ async def collect(request: web.Request) -> web.StreamResponse:
         return _reply(request, action.status, {"error": "injected fault", "reason": f"fault: status {action.status}"})
 
     try:
-        status, payload = _ingest(request, kind, raw)
+        status, payload = await _ingest(request, kind, raw)
     except sqlite3.Error as exc:  # the store cannot commit: nothing acknowledged, the client retries
         log.exception("store failed")
         status, payload = 503, {"error": "store unavailable", "reason": f"store error: {exc}"}
@@ -128,18 +171,17 @@ async def collect(request: web.Request) -> web.StreamResponse:
     return _reply(request, status, payload)
 
 
-def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str, Any]]:
     """Everything between the bytes and the reply; returns (status, JSON payload)."""
     app = request.app
     store = app[keys.STORE]
     path = request.path
-    text = _text(raw)
+    plain = raw  # what the client meant to send, kept exactly in the bad list, once decompressed
     try:
         plain = decompress(raw, request.headers.get("Content-Encoding", ""))
-        text = _text(plain)  # what the client meant to send, kept exactly in the bad list
         messages, shared = split_request(kind, parse_json(plain))
     except Rejected as exc:
-        store.add_bad(exc.reason, text, exc.status, path)
+        store.add_bad(exc.reason, _text(plain), exc.status, path)
         return exc.status, {"error": "rejected", "reason": exc.reason}
 
     header_key = _basic_auth_key(request.headers.get("Authorization", ""))
@@ -149,7 +191,7 @@ def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str,
     expected = app[keys.CONFIG].write_key
     if expected and not _same_key(write_key, expected):
         reason = "missing write key" if not write_key else "wrong write key"
-        store.add_bad(reason, text, 401, path, received=len(messages))
+        store.add_bad(reason, _text(plain), 401, path, received=len(messages))
         return 401, {"error": "unauthorized", "reason": reason}
 
     info = RequestInfo(
@@ -162,24 +204,42 @@ def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str,
         received_at=now_iso(),
     )
     single = kind not in BATCH_PATHS
-    valid: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
-    for index, original in enumerate(messages):
-        message = merge_shared(original, shared)
-        reason = validate(message)
-        if reason is None:
-            valid.append(enrich(message, {}, info))
-            continue
-        rejected.append({"index": index, "reason": reason})
-        store.add_bad(reason, text if single else _raw_message(original), status_for(reason), path,
-                      **({} if single else {"index": index}))
-    stored, duplicates = store.add(valid) if valid else ([], 0)
+    valid, bodies, rejected = _accept(store, messages, shared, info, single, plain)
+    del messages, shared  # not kept alive (and aged by the GC) while waiting for the commit
+    stored, duplicates = await app[COMMITS].add(valid, bodies) if valid else ([], 0)
     if rejected:
         first = rejected[0]["reason"]
         status = status_for(first) if single else 400
         return status, {"error": "invalid message(s)", "reason": first, "stored": len(stored),
                         "duplicates": duplicates, "rejected": rejected}
     return 200, {"success": True}
+
+
+def _accept(store: BeaconStore, messages: list[Any], shared: dict[str, Any], info: RequestInfo, single: bool,
+            plain: bytes) -> tuple[list[Record], list[str], list[dict[str, Any]]]:
+    """Validate and enrich each message; put each rejected one in the bad list.
+
+    Returns the records to store, their stored JSON (made once: it also bounds a message's size)
+    and the rejections.
+    """
+    valid: list[Record] = []
+    bodies: list[str] = []
+    rejected: list[dict[str, Any]] = []
+    for index, original in enumerate(messages):
+        message = merge_shared(original, shared)
+        reason = check(message)
+        if reason is None:
+            record = enrich(message, {}, info)
+            body = to_json(record)
+            reason = size_error(message, len(body))
+            if reason is None:
+                valid.append(record)
+                bodies.append(body)
+                continue
+        rejected.append({"index": index, "reason": reason})
+        store.add_bad(reason, _text(plain) if single else _raw_message(original), status_for(reason), info.path,
+                      **({} if single else {"index": index}))
+    return valid, bodies, rejected
 
 
 def _raw_message(message: Any) -> str:
@@ -189,5 +249,6 @@ def _raw_message(message: Any) -> str:
 
 def add_routes(app: web.Application) -> None:
     """Mount the collector under /v1/."""
+    app[COMMITS] = GroupCommit(app)
     app.router.add_route("OPTIONS", "/v1/{kind:.*}", preflight)
     app.router.add_post("/v1/{kind:.*}", collect)  # any /v1/ path: unknown ones get a JSON 404 too

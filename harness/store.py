@@ -8,11 +8,13 @@ condition variable in :meth:`BeaconStore.wait_for` rather than polling.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +37,52 @@ CREATE TABLE IF NOT EXISTS bad (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 COUNTERS = ("received", "duplicates", "unauthorized")
+LAST_SEQ = """SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'beacons'), 0),
+                  coalesce((SELECT max(seq) FROM beacons), 0))"""  # what AUTOINCREMENT continues from
+
+
+class Checkpointer:
+    """Copies the WAL into the database file on a thread of its own.
+
+    A checkpoint waits on fsync; done by the writer it would stall the server's event loop.
+    The writer calls :meth:`wrote` after each commit; at most one PASSIVE checkpoint runs per ``every`` seconds.
+    """
+
+    def __init__(self, db_path: str, every: float = 0.2) -> None:
+        self._db_path = db_path
+        self._every = every
+        self._dirty = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="beacon-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wrote(self) -> None:
+        if not self._dirty.is_set():
+            self._dirty.set()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self._db_path, isolation_level=None)
+            db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error:
+            return  # the file is gone; the writer's last close checkpoints anyway
+        try:
+            while True:
+                self._dirty.wait()
+                if self._stopped.is_set():
+                    return
+                self._dirty.clear()
+                with contextlib.suppress(sqlite3.Error):  # busy or gone: the next commit asks again
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self._stopped.wait(self._every)
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._dirty.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(10)
 
 
 class WaitTimeout(AssertionError):
@@ -98,9 +146,10 @@ class BeaconStore:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._wal = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crash (kill -9)
         self._db.executescript(SCHEMA)
+        self._checkpointer: Checkpointer | None = None  # started by the first write to a file
         self._records = deque()
         self._sizes: deque[int] = deque()  # JSON length of each record in the window
         self._window_bytes = 0
@@ -145,41 +194,88 @@ class BeaconStore:
                 (name, n),
             )
 
-    def add(self, records: Iterable[Record], received: int | None = None) -> tuple[list[Record], int]:
-        """Store new beacons (one transaction); return (stored records, duplicates seen)."""
+    def add(self, records: Iterable[Record], received: int | None = None,
+            bodies: list[str] | None = None) -> tuple[list[Record], int]:
+        """Store new beacons (one transaction); return (stored records, duplicates seen).
+
+        ``bodies``, when given, are the records' :func:`to_json` (the collector has them already).
+        """
         records = list(records)
-        stored: list[Record] = []
-        sizes: list[int] = []
-        duplicates = 0
+        return self.add_groups([(records, bodies)], [len(records) if received is None else received])[0]
+
+    def add_groups(self, groups: list[tuple[list[Record], list[str] | None]],
+                   received: list[int] | None = None) -> list[tuple[list[Record], int]]:
+        """Several add() calls in one transaction (group commit); (stored, duplicates) for each group.
+
+        A messageId already stored, or earlier in these groups, is a duplicate.
+        """
+        results: list[tuple[list[Record], int]] = []
+        rows: list[tuple[int, Any, str]] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for record in records:
-                    mid = record["messageId"]
-                    # look first: an ignored INSERT would still use up an AUTOINCREMENT seq
-                    if self._db.execute("SELECT 1 FROM beacons WHERE message_id = ?", (mid,)).fetchone():
-                        duplicates += 1
-                        continue
-                    body = _dumps(record)
-                    cur = self._db.execute("INSERT INTO beacons(message_id, body) VALUES(?, ?)", (mid, body))
-                    record.setdefault("_meta", {})["seq"] = cur.lastrowid
-                    stored.append(record)
-                    sizes.append(len(body))
-                self._bump("received", len(records) if received is None else received)
-                self._bump("duplicates", duplicates)
+                # seqs are given here, in order, under the write lock: AUTOINCREMENT still keeps
+                # sqlite_sequence at the largest seq ever used, so none is reused, even after a restart
+                seq = self._db.execute(LAST_SEQ).fetchone()[0]
+                ids = [self._id_key(r["messageId"]) for records, _ in groups for r in records]
+                seen = self._stored_ids(ids)
+                keys = iter(ids)
+                for records, bodies in groups:
+                    stored: list[Record] = []
+                    for i, record in enumerate(records):
+                        mid = next(keys)
+                        if mid in seen:
+                            continue
+                        seen.add(mid)
+                        seq += 1
+                        rows.append((seq, mid, bodies[i] if bodies is not None else to_json(record)))
+                        stored.append(record)
+                    results.append((stored, len(records) - len(stored)))
+                self._db.executemany("INSERT INTO beacons(seq, message_id, body) VALUES(?, ?, ?)", rows)
+                self._bump("received", sum(received) if received is not None else len(ids))
+                self._bump("duplicates", len(ids) - len(rows))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._stats.stored += len(stored)
-            for record, size in zip(stored, sizes, strict=True):
-                self._remember(record, size)
+            self._wrote()
+            new = [record for stored, _ in results for record in stored]
+            for record, (seq, _, body) in zip(new, rows, strict=True):
+                record.setdefault("_meta", {})["seq"] = seq
+                self._remember(record, len(body))
+            self._stats.stored += len(new)
             self._changed.notify_all()
             listeners = list(self._listeners)
-        for record in stored:
+        for record in new:
             for listener in listeners:
                 listener(record)
-        return stored, duplicates
+        return results
+
+    def _wrote(self) -> None:
+        """After a commit: checkpoint soon, off this thread (the first write to a file starts the checkpointer)."""
+        if self._checkpointer is None:
+            if not self._wal:
+                return
+            self._db.execute("PRAGMA wal_autocheckpoint=10000")  # only a safety net now, should the thread fall behind
+            self._checkpointer = Checkpointer(self.db_path)
+            weakref.finalize(self, self._checkpointer.stop)  # a store dropped without close() ends it too
+        self._checkpointer.wrote()
+
+    def _id_key(self, mid: Any) -> Any:
+        """A messageId as SQLite keeps it in the TEXT column (the collector's are strings already)."""
+        if isinstance(mid, str):
+            return mid
+        return self._db.execute("SELECT CAST(? AS TEXT)", (mid,)).fetchone()[0]
+
+    def _stored_ids(self, ids: list[Any]) -> set[Any]:
+        """Which of these messageIds are stored already: one query per 500."""
+        seen: set[Any] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            seen.update(mid for (mid,) in self._db.execute(
+                f"SELECT message_id FROM beacons WHERE message_id IN ({marks})", chunk))
+        return seen
 
     def add_bad(self, reason: str, raw: bytes | str, status: int = 400, path: str = "",
                 received: int = 1, **extra: Any) -> Record:
@@ -200,7 +296,7 @@ class BeaconStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute("INSERT INTO bad(body) VALUES(?)", (_dumps(entry),))
+                cur = self._db.execute("INSERT INTO bad(body) VALUES(?)", (to_json(entry),))
                 self._bump("received", received)
                 if status == 401:
                     self._bump("unauthorized", 1)
@@ -208,6 +304,7 @@ class BeaconStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._wrote()
             entry["id"] = cur.lastrowid
             self._stats.bad += 1
             self._changed.notify_all()
@@ -322,6 +419,8 @@ class BeaconStore:
 
     def close(self) -> None:
         with self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
             self._db.close()
 
 
@@ -354,9 +453,12 @@ def _prefilter(type: str | None, event: str | None, after: int | None,
     return sql, args
 
 
-def _dumps(value: Any) -> str:
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)  # records are trees: parsed JSON
+
+
+def to_json(value: Any) -> str:
     """Compact JSON with non-ASCII escaped: lone surrogates a client sent survive SQLite's UTF-8."""
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _after(record: Record, since: int | str | None) -> bool:

@@ -36,7 +36,12 @@ def _records(probe_out: Path) -> list[dict]:
 
 
 def test_two_workers_each_run_their_own_harness(tmp_path: Path) -> None:
-    result, probe_out = _run(tmp_path, [*E2E_SUBSET, "tests/scale/xdist_probe.py"])
+    """One nested ``pytest -n 2`` run (it costs two browsers): servers, stores, reports and ``--harness-db``.
+
+    ``--harness-db PATH`` with ``-n`` gives PATH.gw0, PATH.gw1 ...: never one SQLite file for two stores.
+    """
+    shared = tmp_path / "store" / "beacons.sqlite"
+    result, probe_out = _run(tmp_path, [*E2E_SUBSET, "tests/scale/xdist_probe.py"], f"--harness-db={shared}")
     out = result.stdout + result.stderr
     summary = re.findall(r"^(\d+) failed, (\d+) passed(?:, \d+ warnings?)? in ", out, re.M)
     assert result.returncode == 1 and summary and summary[-1][0] == "2" and int(summary[-1][1]) >= 12, \
@@ -53,6 +58,8 @@ def test_two_workers_each_run_their_own_harness(tmp_path: Path) -> None:
     assert all(len(servers) == 1 for servers in by_worker.values()), f"one server per worker session: {by_worker}"
     (pid0, port0, db0), (pid1, port1, db1) = (next(iter(by_worker[w])) for w in sorted(workers))
     assert pid0 != pid1 and port0 != port1 and db0 != db1, by_worker
+    assert {r["worker"]: r["db"] for r in records} == {
+        w: str(shared.with_name(f"beacons.{w}.sqlite")) for w in ("gw0", "gw1")}, "one --harness-db file per worker"
     assert len({r["anonymousId"] for r in records}) == 8, "every test had a fresh device"
 
     # failure reports: one folder per failing test, each with only that test's beacons
@@ -63,13 +70,3 @@ def test_two_workers_each_run_their_own_harness(tmp_path: Path) -> None:
         dumped = json.loads(report.read_text())
         ids = {b.get("anonymousId") for b in dumped["beacons"]}
         assert len(ids) == 1 and ids <= set(failing.values()), f"{report}: {ids} vs {failing}"
-
-
-def test_harness_db_option_gets_one_file_per_worker(tmp_path: Path) -> None:
-    """``--harness-db PATH`` with ``-n``: PATH.gw0, PATH.gw1 ... never one SQLite file for two stores."""
-    shared = tmp_path / "store" / "beacons.sqlite"
-    result, probe_out = _run(tmp_path, ["tests/scale/xdist_probe.py"], "-k", "worker_server", f"--harness-db={shared}")
-    out = result.stdout + result.stderr
-    assert result.returncode == 0 and "6 passed" in out, f"rc={result.returncode}\n{out[-4000:]}"
-    dbs = {r["worker"]: r["db"] for r in _records(probe_out)}
-    assert dbs == {w: str(shared.with_name(f"beacons.{w}.sqlite")) for w in ("gw0", "gw1")}, dbs
