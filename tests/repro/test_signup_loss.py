@@ -14,11 +14,13 @@ from click.testing import CliRunner
 
 from harness.repro import (
     DEFAULT_LATENCY_MS,
+    CellSpec,
     LossReport,
     explain,
     parse_latencies,
     parse_list,
     repro,
+    run_cells,
     run_signup_loss,
     settle_ms,
 )
@@ -38,10 +40,11 @@ def server() -> Generator[HarnessServer, None, None]:
 
 @pytest.fixture(scope="module")
 def small_run(server: HarnessServer) -> LossReport:
-    """batch (the lossy cell), persist (both submit moments) and the welcome page, js-redirect."""
-    return run_signup_loss(modes=["batch", "persist"], flows=["js-redirect", "welcome-page"],
-                           submits=["early", "ready"], latencies=[DEFAULT_LATENCY_MS], trials=TRIALS,
-                           server=server)
+    """batch (the lossy cell) and persist at both submit moments on js-redirect, and the welcome page."""
+    cells = [CellSpec(mode, "js-redirect", submit, DEFAULT_LATENCY_MS)
+             for mode in ("batch", "persist") for submit in ("early", "ready")]
+    cells += [CellSpec(mode, "welcome-page", "ready", DEFAULT_LATENCY_MS) for mode in ("batch", "persist")]
+    return run_cells(cells, trials=TRIALS, server=server)
 
 
 @pytest.mark.claims("C23")
@@ -58,7 +61,7 @@ def test_redirect_right_after_the_calls_loses_sign_ups(small_run: LossReport) ->
 def test_welcome_page_and_persist_lose_none(small_run: LossReport) -> None:
     """The seeds' fix (welcome page) and the persist outbox + stub queue: every sign-up arrives."""
     safe = [c for c in small_run.cells if c.flow == "welcome-page" or c.mode == "persist"]
-    assert len(safe) == 6
+    assert len(safe) == 4
     for cell in safe:
         assert cell.errors == 0, [t.error for t in cell.details]
         assert (cell.delivered, cell.lost) == (TRIALS, 0), cell.to_dict()
