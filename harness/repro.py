@@ -10,15 +10,17 @@ itself, not a user closing the tab), while the store is watched for that userId'
 is event-based: it ends the moment both are stored (then, so re-sends are counted, once the
 destination's library is ready and no collector request is in flight); a lost trial waits it out.
 
-Duplicates are the store's duplicate counter over the cell (cells run one after another, trials of
-a cell in parallel). ``--latency-ms`` delays both the collector's replies and the library script
-(a slow CDN). Everything here is library code usable from pytest; ``repro`` is the click group.
+Duplicates are the store's duplicate notifications, counted per trial (by the trial's userId, or
+its anonymousId before identify), so cells of one latency can run side by side. ``--latency-ms``
+delays both the collector's replies and the library script (a slow CDN). Everything here is library
+code usable from pytest; ``repro`` is the click group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
 import uuid
@@ -234,8 +236,15 @@ class _Watch:
         self.seen: dict[str, set[str]] = {}
         self.events: dict[str, asyncio.Event] = {}
         self.arrived_ms: dict[str, float] = {}
+        # duplicates, per trial: messageId -> (userId, anonymousId) of every stored beacon, and each
+        # trial's anonymousId once a beacon links it to the trial's userId (page calls carry only that)
+        self.users: set[str] = set()
+        self.sender: dict[Any, tuple[Any, Any]] = {}
+        self.anonymous: dict[Any, str] = {}
+        self.repeated: list[Any] = []
 
     def expect(self, user_id: str) -> asyncio.Event:
+        self.users.add(user_id)
         self.seen[user_id] = set()
         self.events[user_id] = asyncio.Event()
         return self.events[user_id]
@@ -248,12 +257,27 @@ class _Watch:
     def listener(self, record: dict[str, Any]) -> None:
         """Called in the server thread for every stored beacon."""
         user_id = record.get("userId")
+        self.sender[record.get("messageId")] = (user_id, record.get("anonymousId"))
+        if user_id in self.users:
+            self.anonymous[record.get("anonymousId")] = user_id
         if isinstance(user_id, str) and user_id in self.seen:
             kind = "identify" if record.get("type") == "identify" else (
                 "signed_up" if record.get("type") == "track" and record.get("event") == SIGNED_UP else None)
             if kind:
                 received = float(record.get("_meta", {}).get("received_ms") or time.time() * 1000)
                 self.loop.call_soon_threadsafe(self._note, user_id, kind, received)
+
+    def duplicate(self, message_id: Any) -> None:
+        """Called in the server thread for every re-sent message (``store.subscribe_duplicates``)."""
+        self.repeated.append(message_id)
+
+    def duplicates_of(self, user_id: str) -> int:
+        """Re-sent messages of one trial: its userId's, or its anonymousId's before identify."""
+        count = 0
+        for mid in self.repeated:
+            uid, anonymous_id = self.sender.get(mid, (None, None))
+            count += uid == user_id or (uid not in self.users and self.anonymous.get(anonymous_id) == user_id)
+        return count
 
     def _note(self, user_id: str, kind: str, received_ms: float) -> None:
         seen = self.seen.get(user_id)
@@ -423,58 +447,71 @@ Progress = Callable[[CellSpec, int, int], None]  # (cell, trials done in the cel
 async def run_cells_async(server: Any, cells: Sequence[CellSpec], trials: int, parallel: int,
                           progress: Progress | None = None, headless: bool = True,
                           faults: dict[str, Any] | None = None) -> list[Cell]:
-    """Run the cells one after another with a single browser; trials of a cell run ``parallel`` at a time."""
+    """Run the cells with a single browser, ``parallel`` contexts at a time.
+
+    Cells that share a latency run as one group (trials of the next cell start as soon as a context
+    is free), so no cell waits for the slowest trial of the one before. Duplicates are counted per
+    trial from the store's duplicate notifications, so cells running side by side keep their own.
+    """
     from playwright.async_api import async_playwright
 
     from harness.browser import launch_args
 
     watch = _Watch(asyncio.get_running_loop())
     unsubscribe = server.store.subscribe(watch.listener)
+    unsubscribe_duplicates = server.store.subscribe_duplicates(watch.duplicate)
     results: list[Cell] = []
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(**launch_args(headless=headless))
             try:
-                for spec in cells:
-                    results.append(await _run_cell(browser, server, watch, spec, trials, parallel, progress, faults))
+                for _, group in itertools.groupby(cells, key=lambda spec: spec.latency_ms):
+                    results += await _run_group(browser, server, watch, list(group), trials, parallel, progress,
+                                                faults)
             finally:
                 await browser.close()
     finally:
         unsubscribe()
+        unsubscribe_duplicates()
         server.faults.clear()
     return results
 
 
-async def _run_cell(browser: Any, server: Any, watch: _Watch, spec: CellSpec, trials: int, parallel: int,
-                    progress: Progress | None, extra_faults: dict[str, Any] | None = None) -> Cell:
-    """One cell: set the latency (and any extra) faults, run its trials, count from the store."""
-    store, faults = server.store, server.faults
+async def _run_group(browser: Any, server: Any, watch: _Watch, specs: list[CellSpec], trials: int, parallel: int,
+                     progress: Progress | None, extra_faults: dict[str, Any] | None = None) -> list[Cell]:
+    """Cells of one latency: set the latency (and any extra) faults once, run every trial, count from the store."""
+    faults, loop = server.faults, asyncio.get_running_loop()
     faults.clear()
-    if spec.latency_ms:
-        faults.configure({"delay_ms": spec.latency_ms, "script_delay_ms": spec.latency_ms})
+    if specs[0].latency_ms:
+        faults.configure({"delay_ms": specs[0].latency_ms, "script_delay_ms": specs[0].latency_ms})
     if extra_faults:
         faults.configure(extra_faults)
-    cell = Cell(spec.mode, spec.flow, spec.submit, spec.latency_ms, settle_ms(spec.mode))
-    began, duplicates_before = time.monotonic(), store.stats()["duplicates"]
     gate = asyncio.Semaphore(max(1, parallel))
-    done = 0
+    done: Counter[int] = Counter()
+    spans: dict[int, list[float]] = {i: [] for i in range(len(specs))}
 
-    async def one() -> Trial:
-        nonlocal done
+    async def one(index: int, spec: CellSpec) -> Trial:
         async with gate:
+            spans[index].append(loop.time())
             trial = await run_trial(browser, server.base_url, watch, spec.mode, spec.flow, spec.submit,
                                     spec.latency_ms)
-        done += 1
+            spans[index].append(loop.time())
+        done[index] += 1
         if progress:
-            progress(spec, done, trials)
+            progress(spec, done[index], trials)
         return trial
 
-    finished = await asyncio.gather(*(one() for _ in range(trials)))
-    cell.duplicated = store.stats()["duplicates"] - duplicates_before
-    _tally(cell, list(finished), store)
-    cell.seconds = round(time.monotonic() - began, 2)
-    cell.why = explain(cell.mode, cell.flow, cell.submit, bool(cell.lost))
-    return cell
+    finished = await asyncio.gather(*(one(i, spec) for i, spec in enumerate(specs) for _ in range(trials)))
+    cells: list[Cell] = []
+    for index, spec in enumerate(specs):
+        cell = Cell(spec.mode, spec.flow, spec.submit, spec.latency_ms, settle_ms(spec.mode))
+        own = list(finished[index * trials:(index + 1) * trials])
+        cell.duplicated = sum(watch.duplicates_of(trial.user_id) for trial in own)
+        _tally(cell, own, server.store)
+        cell.seconds = round(max(spans[index]) - min(spans[index]), 2)
+        cell.why = explain(cell.mode, cell.flow, cell.submit, bool(cell.lost))
+        cells.append(cell)
+    return cells
 
 
 def run_signup_loss(modes: Sequence[str] = DELIVERY_MODES, flows: Sequence[str] = FLOWS,

@@ -139,6 +139,7 @@ class BeaconStore:
     memory_bytes: int = 16 * 1024 * 1024  # ... and at most this much of their JSON, so big beacons stay bounded
     _records: deque[Record] = field(init=False)
     _listeners: list[Listener] = field(init=False, default_factory=list)
+    _duplicate_listeners: list[Callable[[Any], None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         if self.db_path != ":memory:":
@@ -211,6 +212,7 @@ class BeaconStore:
         """
         results: list[tuple[list[Record], int]] = []
         rows: list[tuple[int, Any, str]] = []
+        repeated: list[Any] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -225,6 +227,7 @@ class BeaconStore:
                     for i, record in enumerate(records):
                         mid = next(keys)
                         if mid in seen:
+                            repeated.append(mid)
                             continue
                         seen.add(mid)
                         seq += 1
@@ -245,10 +248,13 @@ class BeaconStore:
                 self._remember(record, len(body))
             self._stats.stored += len(new)
             self._changed.notify_all()
-            listeners = list(self._listeners)
+            listeners, duplicate_listeners = list(self._listeners), list(self._duplicate_listeners)
         for record in new:
             for listener in listeners:
                 listener(record)
+        for mid in repeated:
+            for on_duplicate in duplicate_listeners:
+                on_duplicate(mid)
         return results
 
     def _wrote(self) -> None:
@@ -407,13 +413,20 @@ class BeaconStore:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(record)`` for every beacon stored from now on; returns the unsubscribe."""
+        return self._subscribe(self._listeners, listener)
+
+    def subscribe_duplicates(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``listener(messageId)`` for every re-sent message from now on (counted, not stored)."""
+        return self._subscribe(self._duplicate_listeners, listener)
+
+    def _subscribe(self, listeners: list[Any], listener: Any) -> Callable[[], None]:
         with self._lock:
-            self._listeners.append(listener)
+            listeners.append(listener)
 
         def unsubscribe() -> None:
             with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
+                if listener in listeners:
+                    listeners.remove(listener)
 
         return unsubscribe
 

@@ -96,6 +96,22 @@ def test_every_row_is_committed_json(tmp_path: Path) -> None:
     store.close()
 
 
+def test_duplicate_listeners_get_each_resent_message_id_and_unsubscribe(tmp_path: Path) -> None:
+    """Re-sends are counted, not stored, and named to subscribers (the loss experiment counts them per trial)."""
+    store = BeaconStore(str(tmp_path / "dups.sqlite"))
+    heard: list[str] = []
+    stop = store.subscribe_duplicates(heard.append)
+    first, second = record(), record()
+    store.add([first])
+    store.add([dict(first), second, dict(second)])  # one already stored, one repeated within the request
+    assert heard == [first["messageId"], second["messageId"]]
+    assert store.stats()["duplicates"] == 2 and store.stats()["stored"] == 2
+    stop()
+    store.add([dict(first)])
+    assert len(heard) == 2 and store.stats()["duplicates"] == 3
+    store.close()
+
+
 # ---- acceptance 3: the SSE stream ---------------------------------------------------------
 async def _read_events(resp: aiohttp.ClientResponse, want: int) -> list[tuple[str, str]]:
     """(event, data) pairs from an SSE response until ``want`` named events arrived."""

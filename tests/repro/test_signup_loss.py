@@ -44,7 +44,7 @@ def small_run(server: HarnessServer) -> LossReport:
     cells = [CellSpec(mode, "js-redirect", submit, DEFAULT_LATENCY_MS)
              for mode in ("batch", "persist") for submit in ("early", "ready")]
     cells += [CellSpec(mode, "welcome-page", "ready", DEFAULT_LATENCY_MS) for mode in ("batch", "persist")]
-    return run_cells(cells, trials=TRIALS, server=server)
+    return run_cells(cells, trials=TRIALS, parallel=6, server=server)
 
 
 @pytest.mark.claims("C23")
