@@ -164,7 +164,7 @@ class Server:
         stop_process(self.proc)
 
 
-def run(singles: int = 20_000, batches: int = 200, batch_size: int = 100, rounds: int = 2,
+def run(singles: int = 20_000, batches: int = 200, batch_size: int = 100, rounds: int = 5,
         concurrency: int = 32, time_limit: float = 60.0) -> Result:
     """Alternate bare/harness over ``rounds``; each round sends singles/rounds and batches/rounds."""
     result = Result("Collector ingest")
