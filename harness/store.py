@@ -53,6 +53,7 @@ class Checkpointer:
         self._every = every
         self._dirty = threading.Event()
         self._stopped = threading.Event()
+        self.checkpointed = threading.Event()  # set after each checkpoint (tests wait on it)
         self._thread = threading.Thread(target=self._run, name="beacon-checkpoint", daemon=True)
         self._thread.start()
 
@@ -74,6 +75,7 @@ class Checkpointer:
                 self._dirty.clear()
                 with contextlib.suppress(sqlite3.Error):  # busy or gone: the next commit asks again
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self.checkpointed.set()
                 self._stopped.wait(self._every)
         finally:
             db.close()
@@ -424,9 +426,10 @@ class BeaconStore:
             listeners.append(listener)
 
         def unsubscribe() -> None:
-            with self._lock:
+            with self._changed:
                 if listener in listeners:
                     listeners.remove(listener)
+                self._changed.notify_all()  # a change too: wait_until can wait for a subscriber to go
 
         return unsubscribe
 

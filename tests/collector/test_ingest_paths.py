@@ -11,7 +11,6 @@ import gc
 import json
 import sqlite3
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -178,14 +177,10 @@ def test_checkpoints_run_off_the_writer_and_stop_with_the_store(tmp_path: Path) 
     store = BeaconStore(str(db))
     for i in range(20):
         store.add([_rec(f"{i}-{j}", properties={"pad": "p" * 2000}) for j in range(50)])
-    thread = store._checkpointer._thread  # type: ignore[union-attr]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        busy, log, done = sqlite3.connect(db).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if log == done:
-            break
-        time.sleep(0.05)
-    assert thread.is_alive()
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer.checkpointed.wait(5), "the checkpoint thread ran"
+    thread = checkpointer._thread
+    assert thread is not threading.current_thread() and thread.is_alive()
     store.close()
     assert not thread.is_alive()
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM beacons").fetchone()[0] == 1000

@@ -222,8 +222,7 @@ def test_stream_handler_ends_when_the_client_goes(server: Any, client: Any, monk
             assert len(subscribers) == 1
 
     run_in_thread(connect_and_leave())
-    deadline = time.monotonic() + 5
-    while subscribers and time.monotonic() < deadline:
-        time.sleep(0.05)  # the server notices at its next heartbeat
-    assert subscribers == [], "the stream unsubscribed after the client disconnected"
+    # the server notices at its next heartbeat; unsubscribing wakes the store's waiters
+    assert server.store.wait_until(lambda: not subscribers, timeout=5), \
+        "the stream unsubscribed after the client disconnected"
 

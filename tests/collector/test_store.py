@@ -165,14 +165,14 @@ def test_wait_for_returns_as_soon_as_the_beacon_arrives(server: Any, client: Any
     posted_at: list[float] = []
 
     def post_later() -> None:
-        time.sleep(0.3)  # the test's own stand-in for "a browser sends it later"
         posted_at.append(time.monotonic())
         assert client.post("/v1/track", msg).status == 200
 
     thread = threading.Thread(target=post_later)
     start = time.monotonic()
-    thread.start()
-    found = store.wait_for("track", "Signed Up", timeout=30.0, userId="u-42")
+    with store._lock:  # the store cannot commit the post until wait_for waits (Condition.wait releases it)
+        thread.start()
+        found = store.wait_for("track", "Signed Up", timeout=30.0, userId="u-42")
     woke = time.monotonic()
     thread.join()
     assert [b["messageId"] for b in found] == [msg["messageId"]]
@@ -199,7 +199,7 @@ def test_wait_for_returns_at_once_when_already_there(server: Any, client: Any) -
     assert time.monotonic() - start < 1.0
 
 
-def test_wait_for_timeout_lists_what_arrived(server: Any, client: Any) -> None:
+def test_wait_for_gives_up_listing_what_arrived(server: Any, client: Any) -> None:
     client.post("/v1/track", track("Viewed Product", userId="u-1", messageId="mid-1"))
     client.post("/v1/identify", {"userId": "u-1", "anonymousId": "anon-1", "messageId": "mid-2"})
     start = time.monotonic()
@@ -215,7 +215,7 @@ def test_wait_for_timeout_lists_what_arrived(server: Any, client: Any) -> None:
     assert isinstance(err.value, AssertionError), "pytest shows it as a plain failure"
 
 
-def test_wait_for_timeout_with_nothing_arrived(server: Any, client: Any) -> None:
+def test_wait_for_gives_up_saying_nothing_arrived(server: Any, client: Any) -> None:
     with pytest.raises(WaitTimeout, match=r"found 0\. 0 arrived:\n  \(nothing\)"):
         server.store.wait_for("page", timeout=0.1)
 

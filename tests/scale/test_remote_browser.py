@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,17 +30,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"playwright run-server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"playwright run-server did not listen on {port} within {limit}s")
+def _copy_output(proc: subprocess.Popen[bytes], log: Path, settled: threading.Event, listening: list[bool]) -> None:
+    """Copy the server's output to the log; ``settled`` at its "Listening on ws://" line or when it exits."""
+    assert proc.stdout is not None
+    with log.open("wb") as fh:
+        for line in proc.stdout:
+            fh.write(line)
+            fh.flush()
+            if line.startswith(b"Listening on ws://"):
+                listening.append(True)
+                settled.set()
+    settled.set()
 
 
 @pytest.fixture
@@ -48,14 +48,16 @@ def browser_server(tmp_path: Path):
     """A Playwright browser server on loopback; stopped (its whole process group) afterwards."""
     port = _free_port()
     log = tmp_path / "server.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "playwright", "run-server", "--host", "127.0.0.1", "--port", str(port), "--unsafe"],
-            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "DEBUG": "pw:server"},
-        )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playwright", "run-server", "--host", "127.0.0.1", "--port", str(port), "--unsafe"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "DEBUG": "pw:server"},
+    )
+    settled, listening = threading.Event(), []
+    threading.Thread(target=_copy_output, args=(proc, log, settled, listening), daemon=True).start()
     try:
-        _wait_listening(port, proc)
+        assert settled.wait(30) and listening, \
+            f"playwright run-server did not listen on {port} within 30 s:\n{log.read_text(errors='replace')[-2000:]}"
         yield f"ws://127.0.0.1:{port}/", log
     finally:
         if proc.poll() is None:
