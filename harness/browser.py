@@ -2,9 +2,9 @@
 
 Order: ``$HARNESS_CHROMIUM`` (if set it must exist), Playwright's managed Chromium, then a
 system Chromium -- for headless runs the system's headless shell first (Debian's
-``chromium-headless-shell``: what Playwright itself runs headless; a third of full Chromium's CPU
-per context on this project's sign-up trials). Every caller (pytest plugin, repro, demo, benchmarks) goes through
-:func:`launch_args` so the same browser and flags are used everywhere.
+``chromium-headless-shell``: what Playwright itself runs headless; about a third of full
+Chromium's CPU on this project's sign-up trials). Every caller (pytest plugin, repro, demo,
+benchmarks) goes through :func:`launch_args` so the same browser and flags are used everywhere.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ SYSTEM_CANDIDATES: tuple[str, ...] = (
 )
 
 INSTALL_HINT = (
-    "install one with `make setup` (root: `apt-get install -y chromium`; "
+    "install one with `make setup` (root: `apt-get install -y chromium chromium-headless-shell`; "
     "otherwise: `playwright install chromium`) or set HARNESS_CHROMIUM=/path/to/chrome"
 )
 

@@ -53,21 +53,19 @@ class GroupCommit:
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
-        self._pending: dict[asyncio.AbstractEventLoop, Pending] = {}
+        self._pending: Pending = []  # the app serves on one loop
 
     def add(self, records: list[Record], bodies: list[str]) -> asyncio.Future[Stored]:
         """Queue for the next commit; the future gives what store.add would have returned."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
-        pending = self._pending.get(loop)
-        if pending is None:
-            pending = self._pending[loop] = []
-            loop.call_soon(self._flush, loop)  # after the other requests already read in this loop pass
-        pending.append((records, bodies, future))
+        if not self._pending:
+            loop.call_soon(self._flush)  # after the other requests already read in this loop pass
+        self._pending.append((records, bodies, future))
         return future
 
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        pending = self._pending.pop(loop)
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
         try:
             results = self._app[keys.STORE].add_groups([(records, bodies) for records, bodies, _ in pending])
         except Exception as exc:  # each request sees it, as if it had called store.add itself

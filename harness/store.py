@@ -58,8 +58,7 @@ class Checkpointer:
         self._thread.start()
 
     def wrote(self) -> None:
-        if not self._dirty.is_set():
-            self._dirty.set()
+        self._dirty.set()
 
     def _run(self) -> None:
         try:
