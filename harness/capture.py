@@ -169,10 +169,9 @@ class Beacons:
     def _sequence_miss(self, specs: list[dict[str, Any]], matched: list[Record], step: int, timeout: float) -> str:
         captured = self.all()
         last = matched[-1] if matched else None
-        last_seq = int(last["_meta"]["seq"]) if last else 0
-        later = [r for r in captured if int(r.get("_meta", {}).get("seq", 0)) > last_seq]
-        earlier = [r for r in captured if int(r.get("_meta", {}).get("seq", 0)) <= last_seq
-                   and matchers.matches(r, specs[step])]
+        last_seq = last["_meta"]["seq"] if last else 0  # the store numbers every record
+        later = [r for r in captured if r["_meta"]["seq"] > last_seq]
+        earlier = [r for r in captured if r["_meta"]["seq"] <= last_seq and matchers.matches(r, specs[step])]
         where = f"after step {step}'s match {describe(last)}" if last else "at all"
         lines = [f"sequence of {len(specs)} step(s) not seen within {timeout:g}s: step {step + 1} "
                  f"({matchers.describe_spec(specs[step])}) was not found {where}."]

@@ -486,18 +486,10 @@ def check_missing_ids(beacons: list[Beacon]) -> list[Finding]:
 # --- 8. tracking plan ----------------------------------------------------------------------
 
 def _validator(schema: Any, where: str) -> Any:
-    """A jsonschema validator for one plan schema; a bad schema is the plan's fault: ValueError."""
-    from jsonschema import Draft202012Validator, SchemaError
-    from jsonschema.validators import validator_for
+    """A jsonschema validator for one plan schema; a bad schema is the plan's fault: ValueError (PlanError)."""
+    from harness.plan import check_schema
 
-    if not isinstance(schema, dict | bool):
-        raise ValueError(f"tracking plan: {where} must be a JSON Schema object, got {type(schema).__name__}")
-    cls = validator_for(schema, default=Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except SchemaError as exc:
-        raise ValueError(f"tracking plan: {where} is not a valid JSON Schema: {exc.message}") from None
-    return cls(schema)
+    return check_schema(schema, f"tracking plan: {where}")(schema)
 
 
 def _schema_violations(validator: Any, instance: Any, root: str, message_id: str, event: str) -> list[Violation]:

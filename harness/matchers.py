@@ -125,15 +125,15 @@ def _put(spec: dict[str, Any], parts: list[str], value: Any) -> None:
 def compare(actual: Any, expected: Any, path: str = "") -> tuple[int, int, list[Mismatch]]:
     """(matching leaves, leaves, mismatches) of ``actual`` against the spec value ``expected``."""
     if isinstance(expected, Mapping):
-        total = leaves(expected)
         if not isinstance(actual, Mapping):
-            return 0, total, [Mismatch(path, "an object with " + _keys(expected), actual)]
-        hits, found = 0, []
+            return 0, leaves(expected), [Mismatch(path, "an object with " + _keys(expected), actual)]
+        hits, total, found = 0, 0, []
         for key, want in expected.items():
-            h, _, bad = compare(actual.get(key, MISSING), want, f"{path}.{key}" if path else str(key))
+            h, t, bad = compare(actual.get(key, MISSING), want, f"{path}.{key}" if path else str(key))
             hits += h
+            total += t
             found.extend(bad)
-        return hits, total, found
+        return hits, total or 1, found
     if isinstance(expected, list | tuple) and not isinstance(expected, str):
         if not isinstance(actual, list) or len(actual) != len(expected):
             size = f"a list of {len(expected)}" if not expected else f"{_short(list(expected))}"

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator, SchemaError
+from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 Plan = dict[str, Any]
@@ -106,7 +107,7 @@ def validate_plan(document: Any) -> Plan:
     if not isinstance(required, list) or not all(isinstance(t, str) and t for t in required):
         raise PlanError(f"'identify.required_traits' must be a list of trait names, got {required!r}")
     if identify.get("traits") is not None:
-        _check_schema(identify["traits"], "identify.traits")
+        check_schema(identify["traits"], "identify.traits")
     allow = document.get("allow_unplanned", False)
     if not isinstance(allow, bool):
         raise PlanError(f"'allow_unplanned' must be true or false, got {allow!r}")
@@ -127,20 +128,26 @@ def _event(name: str, spec: Any) -> dict[str, Any]:
         raise PlanError(f"event {name!r}: unknown key(s) {', '.join(map(repr, unknown))}; "
                         f"put the JSON Schema under 'properties'")
     if spec.get("properties") is not None:
-        _check_schema(spec["properties"], f"event {name!r} properties")
+        check_schema(spec["properties"], f"event {name!r} properties")
     return dict(spec)
 
 
-def _check_schema(schema: Any, where: str) -> None:
-    """The schema itself must be valid for its draft (default 2020-12), or nothing it says can be trusted."""
+def check_schema(schema: Any, where: str) -> type[Validator]:
+    """The validator class for a plan schema (draft from ``$schema``, default 2020-12).
+
+    The schema itself must be valid for its draft, or nothing it says can be trusted: PlanError
+    naming ``where`` and the spot otherwise. :func:`harness.lint.violations` builds its
+    validators with this too, so the loader and the checker accept the same schemas.
+    """
     if not isinstance(schema, dict | bool):
         raise PlanError(f"{where} must be a JSON Schema (a mapping), got {_kind(schema)}")
-    cls = validator_for(schema, default=Draft202012Validator)
+    cls: type[Validator] = validator_for(schema, default=Draft202012Validator)
     try:
         cls.check_schema(schema)
     except SchemaError as exc:
         at = "/".join(str(p) for p in exc.absolute_path)
         raise PlanError(f"{where} is not a valid JSON Schema{f' (at {at})' if at else ''}: {exc.message}") from None
+    return cls
 
 
 def _json_compatible(document: Any) -> None:

@@ -65,6 +65,8 @@ def _number(value: Any) -> bool:
 
 
 def _ip(value: Any) -> bool:
+    if not isinstance(value, str):  # ip_address() also takes ints: 167837955 is not a payload's IP string
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:

@@ -34,6 +34,22 @@ def send(base_url: str, **message) -> None:
         assert response.status == 200
 
 
+def snapshot_failure(beacons, name: str, **kwargs) -> str:
+    """The AssertionError text of a match_snapshot that must fail."""
+    with pytest.raises(AssertionError) as caught:
+        beacons.match_snapshot(name, **kwargs)
+    return str(caught.value)
+
+
+def record_then_clear(beacons, name: str, **kwargs) -> Path:
+    """Record what was captured as snapshot ``name`` (like --snapshot-update), then start over."""
+    beacons.snapshot_update = True
+    path = beacons.match_snapshot(name, **kwargs)
+    beacons.snapshot_update = False
+    beacons.clear()
+    return path
+
+
 def test_golden_payload_matches(new_device, beacons) -> None:
     """fixtures/snapshots/product-added.json was recorded with --snapshot-update and reviewed."""
     shop_visit(new_device, beacons)
@@ -51,9 +67,7 @@ def test_golden_payload_filters(new_device, beacons) -> None:
 
 def test_changed_payload_fails_with_a_readable_diff(new_device, beacons) -> None:
     shop_visit(new_device, beacons, product="p2")
-    with pytest.raises(AssertionError) as caught:
-        beacons.match_snapshot("product-added")
-    text = str(caught.value)
+    text = snapshot_failure(beacons, "product-added")
     assert "snapshot 'product-added'" in text and "differs from the 3 captured message(s) (snapshot has 3)" in text
     assert "message 1 (page), snapshot message 1:" in text
     assert 'context.page.path: expected "/products/p1", got "/products/p2"' in text
@@ -68,15 +82,12 @@ def test_missing_and_extra_messages_are_named(new_device, beacons) -> None:
     device = shop_visit(new_device, beacons)
     device.track("Checkout Started", {})
     beacons.expect(event="Checkout Started")
-    with pytest.raises(AssertionError) as caught:
-        beacons.match_snapshot("product-added")
-    assert "message 4 (track 'Checkout Started'): unexpected, not in the snapshot" in str(caught.value)
+    text = snapshot_failure(beacons, "product-added")
+    assert "message 4 (track 'Checkout Started'): unexpected, not in the snapshot" in text
     beacons.clear()
     new_device("desktop", **STABLE_CONTEXT).visit("/products/p1")
     beacons.expect(type="page")
-    with pytest.raises(AssertionError) as caught:
-        beacons.match_snapshot("product-added")
-    text = str(caught.value)
+    text = snapshot_failure(beacons, "product-added")
     assert "snapshot message 2 (track 'Product Added'): missing, nothing captured for it" in text
     assert "snapshot message 3 (identify): missing" in text
 
@@ -85,9 +96,7 @@ def test_missing_snapshot_file_says_how_to_create_it(new_device, beacons, tmp_pa
     beacons.snapshot_dir = tmp_path
     new_device("desktop").visit("/")
     beacons.expect(type="page")
-    with pytest.raises(AssertionError) as caught:
-        beacons.match_snapshot("home")
-    assert str(caught.value) == (
+    assert snapshot_failure(beacons, "home") == (
         f"no snapshot {tmp_path / 'home.json'} yet. Record the 1 captured message(s) with "
         "`pytest --snapshot-update -k test_missing_snapshot_file_says_how_to_create_it[chromium]`, "
         "review the file, and commit it.")
@@ -120,16 +129,11 @@ def test_masked_fields_are_still_type_checked(harness_server, beacons, tmp_path:
     good = {"event": "Imported", "timestamp": "2024-05-01T10:00:00.000Z", "context": {"ip": "10.1.2.3"}}
     send(harness_server.base_url, **good)
     beacons.expect(event="Imported")
-    beacons.snapshot_update = True
-    beacons.match_snapshot("imported")
-    beacons.snapshot_update = False
-    beacons.clear()
+    record_then_clear(beacons, "imported")
     send(harness_server.base_url, **{**good, "timestamp": "yesterday", "messageId": " ",
                                      "context": {"ip": "not-an-ip"}})
     beacons.expect(event="Imported")
-    with pytest.raises(AssertionError) as caught:
-        beacons.match_snapshot("imported")
-    text = str(caught.value)
+    text = snapshot_failure(beacons, "imported")
     assert 'timestamp: expected <timestamp> (an ISO-8601 timestamp), got "yesterday"' in text
     assert 'originalTimestamp: expected <timestamp> (an ISO-8601 timestamp), got "yesterday"' in text
     assert 'messageId: expected <messageId> (a non-empty string), got " "' in text
@@ -144,16 +148,11 @@ def test_ids_are_numbered_so_identity_is_checked(new_device, beacons, tmp_path: 
     beacons.expect(type="page")
     one.visit("/cart")
     beacons.expect(type="page", count=2)
-    beacons.snapshot_update = True
-    beacons.match_snapshot("two-views")
-    beacons.snapshot_update = False
-    beacons.clear()
+    record_then_clear(beacons, "two-views")
     for _ in range(2):
         new_device("desktop", **STABLE_CONTEXT).visit("/cart")
     beacons.expect(type="page", count=2)
-    with pytest.raises(AssertionError) as caught:
-        beacons.match_snapshot("two-views")
-    text = str(caught.value)
+    text = snapshot_failure(beacons, "two-views")
     assert "anonymousId: expected <anonymousId:1> (a non-empty string), got <anonymousId:2>" in text
     assert "_meta.device: expected <device:1> (a non-empty string), got <device:2>" in text
 
@@ -161,16 +160,13 @@ def test_ids_are_numbered_so_identity_is_checked(new_device, beacons, tmp_path: 
 def test_extra_masks_and_anonymized_ip(new_device, beacons, tmp_path: Path) -> None:
     """The random order id is masked on request; the page's anonymized ip "0.0.0.0" stays literal."""
     beacons.snapshot_dir = tmp_path
-    beacons.snapshot_update = True
     device = new_device("desktop", **STABLE_CONTEXT)
     device.visit("/checkout/complete")
     beacons.expect(event="Order Completed")
-    path = beacons.match_snapshot("checkout", mask=["properties.order_id"], event="Order Completed")
+    path = record_then_clear(beacons, "checkout", mask=["properties.order_id"], event="Order Completed")
     [order] = json.loads(path.read_text())["messages"]
     assert order["properties"]["order_id"] == "<properties.order_id:1>"
     assert order["context"]["ip"] == "0.0.0.0"
-    beacons.snapshot_update = False
-    beacons.clear()
     device.visit("/checkout/complete")  # a new random order id
     beacons.expect(event="Order Completed")
     beacons.match_snapshot("checkout", mask=["properties.order_id"], event="Order Completed")
