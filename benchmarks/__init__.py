@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +72,7 @@ def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace: f
     """Ctrl-C first (clean shutdown), then terminate, then kill: never leave a server behind."""
     if proc.poll() is not None:
         return
-    for sig_fn in (lambda: proc.send_signal(2), proc.terminate, proc.kill):
+    for sig_fn in (lambda: proc.send_signal(signal.SIGINT), proc.terminate, proc.kill):
         sig_fn()
         try:
             proc.wait(grace)
@@ -86,15 +86,3 @@ def load_average() -> str:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
-
-
-class Stopwatch:
-    """``with Stopwatch() as sw: ...; sw.seconds``."""
-
-    def __enter__(self) -> Stopwatch:
-        self.start = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start

@@ -13,7 +13,7 @@ import resource
 import subprocess
 import time
 
-from benchmarks import ROOT, Result
+from benchmarks import PYTHON, ROOT, Result
 
 TARGET_S = 60.0
 CELL = ["--modes", "batch", "--flows", "js-redirect", "--submit", "ready"]
@@ -28,7 +28,7 @@ def run(trials: int = 100) -> Result:
     result = Result("Sign-up loss repro")
     command = ["harness", "repro", "signup-loss", "--trials", str(trials), *CELL, "--format", "json"]
     cpu_before, start = _children_cpu(), time.perf_counter()
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "harness"), *command[1:]], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([PYTHON, "-m", *command], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL)
     seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_before
     if proc.returncode != 0:

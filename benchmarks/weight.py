@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
 from benchmarks import ROOT, WORK, Result, median
 from harness import browser as browser_mod
@@ -171,7 +171,7 @@ class Site:
         self._thread.join(10)
 
 
-def _load_once(pw: Playwright, browser: Browser, url: str, collector: HarnessServer,
+def _load_once(browser: Browser, url: str, collector: HarnessServer,
                escaped: list[str]) -> dict[str, Any]:
     """One cold navigation: ready time, first beacon time, the scripts fetched."""
     collector.store.clear()
@@ -233,15 +233,12 @@ def run(rounds: int = ROUNDS) -> Result:
         site = Site(collector, segment_dir).start()
         browser = pw.chromium.launch(**browser_mod.launch_args(extra_args=[OFFLINE_FLAG]))
         try:
-            for name in samples:  # warm-up (browser processes, Python imports)
-                if name == "segment" and segment_dir is None:
-                    continue
-                _load_once(pw, browser, f"{site.base}/{name}.html", collector, escaped)
+            names = [name for name in samples if name != "segment" or segment_dir is not None]
+            for name in names:  # warm-up (browser processes, Python imports)
+                _load_once(browser, f"{site.base}/{name}.html", collector, escaped)
             for _ in range(rounds):
-                for name in samples:
-                    if name == "segment" and segment_dir is None:
-                        continue
-                    samples[name].append(_load_once(pw, browser, f"{site.base}/{name}.html", collector, escaped))
+                for name in names:
+                    samples[name].append(_load_once(browser, f"{site.base}/{name}.html", collector, escaped))
         finally:
             browser.close()
             site.stop()
@@ -276,8 +273,8 @@ def run(rounds: int = ROUNDS) -> Result:
     else:
         result.check("gzip size vs analytics-next", "n/a", f"< {FRACTION}", None)
         result.check("navigation -> ready vs analytics-next", "n/a", f"< {FRACTION}", None)
-    result.notes.append(f"comparison library: {how}" if segment_dir is not None else "")
-    result.notes = [n for n in result.notes if n]
+    if segment_dir is not None:
+        result.notes.append(f"comparison library: {how}")
     result.seconds = time.perf_counter() - started
     return result
 

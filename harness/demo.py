@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from harness.collector import DEVICE_COOKIE
 from harness.store import Record
+from harness.views import lint_view, parse_time
 
 UID = "97980cfea0067"  # the seeds' database-style userId
 WAIT_S = 15.0
@@ -77,7 +78,7 @@ class Stage:
 
 def device_id(device: Any) -> str | None:
     """The harness's first-party device cookie for this browser (set on its first page view)."""
-    return next((c["value"] for c in device.context.cookies() if c["name"] == "hx_device"), None)
+    return next((c["value"] for c in device.context.cookies() if c["name"] == DEVICE_COOKIE), None)
 
 
 def _scenario_1(stage: Stage) -> list[Any]:
@@ -128,10 +129,8 @@ def short(value: Any, n: int = 8) -> str:
 
 def _when(record: Record) -> str:
     stamp = record.get("timestamp") or record.get("receivedAt") or ""
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).strftime("%a %d %b %H:%M:%S")
-    except ValueError:
-        return str(stamp)
+    when = parse_time(stamp)
+    return when.strftime("%a %d %b %H:%M:%S") if when else str(stamp)
 
 
 def _what(record: Record) -> str:
@@ -152,7 +151,7 @@ def timeline_table(device: Any, records: list[Record]) -> Table:
     for name in ("time (device clock)", "type", "event / page / traits", "anonymousId", "userId"):
         table.add_column(name, no_wrap=name != "event / page / traits")
     for r in sorted(records, key=lambda r: (str(r.get("timestamp")), r.get("_meta", {}).get("seq", 0))):
-        style = "bold" if r.get("type") in ("identify",) or r.get("event") == "Signed Up" else ""
+        style = "bold" if r.get("type") == "identify" or r.get("event") == "Signed Up" else ""
         table.add_row(_when(r), str(r.get("type")), _what(r), short(r.get("anonymousId")),
                       str(r.get("userId") or "-"), style=style)
     return table
@@ -167,16 +166,6 @@ def profiles_table(profiles: list[Any]) -> Table:
                       ", ".join(short(a) for a in p.anonymous_ids), str(len(p.devices)), str(p.event_count),
                       short(p.first_seen, 19), short(p.last_seen, 19),
                       ", ".join(f"{k}={v}" for k, v in p.traits.items() if k in ("name", "plan")) or "-")
-    return table
-
-
-def lint_table(findings: list[Any]) -> Table:
-    table = Table(title="Lint", title_justify="left")
-    for name in ("severity", "rule", "claim", "finding", "fix"):
-        table.add_column(name)
-    styles = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-    for f in findings:
-        table.add_row(f"[{styles.get(f.severity, '')}]{f.severity}[/]", f.rule, f.claim or "-", f.message, f.fix)
     return table
 
 
@@ -195,11 +184,7 @@ def show_scenario(console: Console, scenario: Scenario, devices: list[Any], reco
     console.print(profiles_table(profiles))
     console.print(f"{len(profiles)} profile(s), {verdict}.  "
                   + "; ".join(str(m) for m in mtu_report(records)), highlight=False)
-    findings = lint(records)
-    if findings:
-        console.print(lint_table(findings))
-    else:
-        console.print("Lint: no findings.")
+    console.print(lint_view([f.to_dict() for f in lint(records)]))  # as `harness lint` shows it
 
 
 # the bug (batch + redirect), persist surviving a slow library, and the seeds' fix (welcome page)

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from harness.site import DELIVERY_COOKIE, DELIVERY_MODES, FLOWS
+from harness.site import DELIVERY_COOKIE, DELIVERY_MODES, FLOWS, LIBRARY_FILE
 
 SUBMITS = ("early", "ready")
 DEFAULT_LATENCY_MS = 300
@@ -41,7 +41,7 @@ BATCH_FLUSH_MS = 1000  # intilery.js flushInterval: batch mode holds calls this 
 GRACE_MS = 1000  # after the destination's library is ready: sending + storing takes ms; a loaded box, ~300
 REQUEST_SETTLE_S = 0.05  # let Playwright report requests the page issued just before ready() returned
 SIGNED_UP = "Signed Up"
-LIBRARY_GLOB = "**/static/intilery.js*"  # the library script the snippet loads (site.LIBRARY_FILE)
+LIBRARY_GLOB = f"**/static/{LIBRARY_FILE}*"  # the library script the snippet loads
 DEFAULT_PARALLEL = 10  # contexts at once in the one browser: ~0.2 CPU-s each in the headless shell; 2 cores keep up
 
 # The simulated person. Runs in every page of the trial's context; acts once, on the sign-up form.
@@ -80,6 +80,8 @@ EXPLANATIONS = {
                   "flushes on unload",
     "xhr-race": "XHRs issued just before the navigation; on loopback they reach the collector before "
                 "the page is torn down, on a slow uplink Chromium cancels them: a race",
+    "persist-early": "the loader stub saved its queue on pagehide; the next page's library sent it "
+                     "(same messageIds)",
     "unload-safe": "the browser owns the request after the page goes (sendBeacon, fetch keepalive, "
                    "fetchLater), or persist's outbox re-sends it on the next page",
     "welcome-page": "the calls are made on the welcome page, after the redirect, and the person stays there",
@@ -180,14 +182,12 @@ def explain(mode: str, flow: str, submit: str, lost: bool) -> str:
         return EXPLANATIONS["server-side"]
     if flow == "welcome-page":
         return EXPLANATIONS["welcome-page"]
-    if submit == "early" and mode != "persist":
-        return EXPLANATIONS["early-lost"]
+    if submit == "early":
+        return EXPLANATIONS["early-lost" if mode != "persist" else "persist-early"]
     if mode == "batch":
         return EXPLANATIONS["batch-lost"]
     if mode == "xhr":
         return EXPLANATIONS["xhr-race"]
-    if mode == "persist" and submit == "early":
-        return "the loader stub saved its queue on pagehide; the next page's library sent it (same messageIds)"
     return EXPLANATIONS["unload-safe"] + ("" if not lost else " (but some were lost: see the trials)")
 
 
@@ -290,13 +290,13 @@ class _Watch:
 
 
 async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow: str, submit: str,
-                    latency_ms: int, context_options: dict[str, Any] | None = None) -> Trial:
+                    latency_ms: int) -> Trial:
     """One person signs up; returns whether both calls arrived within the settle window."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     trial = Trial(user_id=uuid.uuid4().hex[:13])
     arrived = watch.expect(trial.user_id)
-    context = await browser.new_context(**(context_options or {"viewport": {"width": 1280, "height": 800}}))
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         await context.add_cookies([{"name": DELIVERY_COOKIE, "value": mode, "url": base_url}])
         await context.add_init_script(USER_SCRIPT % json.dumps(submit))
@@ -600,7 +600,7 @@ def render_table(report: LossReport) -> Any:
         + ", ".join(f"{'batch' if b else 'other modes'} {ms} ms" for b, ms in windows)
         + (f" (slowest delivery: {slowest:.0f} ms after ready)" if slowest is not None else "")
         + f"; latency {', '.join(str(x) for x in report.settings['latency_ms'])} ms"
-        + f"; {report.to_dict()['summary']['trials']} trials in {report.seconds:.0f} s"
+        + f"; {sum(c.trials for c in report.cells)} trials in {report.seconds:.0f} s"
     )
     table.caption_justify = "left"
     return table
@@ -631,10 +631,12 @@ def repro() -> None:
 @click.option("--submit", "submit", default="early,ready", show_default=True,
               help="when the person submits: early (DOMContentLoaded, library may still be loading), ready")
 @click.option("--parallel", default=None, type=click.IntRange(1, 32),
-              help=f"contexts at once within a cell [default: min(trials, {DEFAULT_PARALLEL})]")
+              help=f"browser contexts at once; cells of one latency share them [default: min(trials, "
+                   f"{DEFAULT_PARALLEL})]")
+@click.option("--headed", is_flag=True, help="show the browser: watch the sign-ups get lost")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def signup_loss(trials: int, modes: str, flows: str, latency: str, submit: str, parallel: int | None,
-                fmt: str) -> None:
+                headed: bool, fmt: str) -> None:
     """Real-browser sign-ups per delivery mode and flow: delivered / lost / duplicated per cell."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -659,7 +661,8 @@ def signup_loss(trials: int, modes: str, flows: str, latency: str, submit: str, 
                        description=f"{spec.mode}/{spec.flow}/{spec.submit}@{spec.latency_ms}ms {done}/{per_cell}")
 
         try:
-            report = run_signup_loss(mode_list, flow_list, submit_list, latencies, trials, parallel, progress=step)
+            report = run_signup_loss(mode_list, flow_list, submit_list, latencies, trials, parallel, progress=step,
+                                     headless=not headed)
         except BrowserNotFound as exc:
             raise click.ClickException(str(exc)) from None
     if fmt == "json":
