@@ -13,8 +13,9 @@ import re
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from harness import timebase
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -49,8 +50,8 @@ class Rejected(Exception):
 
 
 def now_iso() -> str:
-    """Server time in the analytics.js timestamp format (ISO 8601, milliseconds, Z)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The harness clock (:mod:`harness.timebase`) in the analytics.js timestamp format."""
+    return timebase.now_iso()
 
 
 def short(value: Any, limit: int = 60) -> str:

@@ -95,10 +95,14 @@ def cli() -> None:
 @click.option("--snippet", default="intilery", show_default=True, help="snippet profile name or folder")
 @click.option("--tracking-plan", default=None, type=click.Path(dir_okay=False), help="tracking plan YAML/JSON")
 @click.option("--api-token", default=None, help="require this token for /api/ and /inspector")
+@click.option("--start-time", default=None, envvar="HARNESS_START_TIME",
+              help="ISO-8601 instant the collector's clock (receivedAt, server-side calls) starts at "
+                   "(env HARNESS_START_TIME; default: the real now)")
 @click.option("--trust-forwarded", is_flag=True, help="take the client IP from X-Forwarded-For")
 def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tracking_plan: str | None,
-          api_token: str | None, trust_forwarded: bool) -> None:
+          api_token: str | None, start_time: str | None, trust_forwarded: bool) -> None:
     """Site + collector + inspection API + inspector in one process (Ctrl-C stops)."""
+    from harness import timebase
     from harness.keys import Config
     from harness.server import HarnessServer, is_loopback
     from harness.snippet import ProfileError, load_profile
@@ -107,6 +111,11 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
         profile = load_profile(snippet)
     except ProfileError as exc:
         raise HarnessError(str(exc)) from None
+    if start_time:
+        try:
+            timebase.pin(timebase.parse_instant(start_time))
+        except timebase.BadInstant as exc:
+            raise HarnessError(str(exc)) from None
     plan = None
     if tracking_plan:
         from harness.plan import load_plan

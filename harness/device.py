@@ -2,16 +2,36 @@
 
 Everything goes through the public analytics.js API and the snippet profile's key names, never
 through a library's internals, so the same tests run against any compatible library.
+
+The time machine. A device's clock is ``real time + skew``: it starts at the pinned start instant
+(``--harness-start-time``; real now by default) and ``advance()`` adds to the skew. Pages see it
+through Playwright's clock (``Date``, ``performance``, timers keep running). Chromium's cookie jar
+cannot be moved: it always compares expiries with the wall clock. So the jar is kept in *wall*
+time and every expiry is translated by ``-skew`` on its way in:
+
+- an init script wraps ``document.cookie`` (and ``cookieStore.set``): an ``expires=`` the page
+  computed from its own clock is moved back by the skew before Chromium stores it (``max-age`` is
+  relative and needs nothing; neither do the server's ``Set-Cookie`` headers, made on real time);
+- when the clock advances by D, every stored expiry moves back by D and the cookies whose expiry
+  has now passed are dropped -- exactly what the jar would have done had D really elapsed.
+
+So "expires in a year" and "expired yesterday" mean the same to the page and to the jar, whether a
+library deletes a cookie with a fixed 1970 date or with ``expires: -1`` from its own clock (as
+js-cookie does). :meth:`Device.raw_cookies` reports expiries on the device clock again, so tests
+compare them with :meth:`Device.now`, never with the wall clock. localStorage has no expiry of its
+own (libraries that store one compare it with the page clock, which is consistent by itself).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, Playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from harness.snippet import SnippetProfile
 
@@ -29,6 +49,40 @@ _READY_JS = """(limit) => new Promise((resolve, reject) => {
   window.analytics.ready(() => resolve(true));
   setTimeout(() => reject(new Error('analytics.ready() did not fire within ' + limit + ' ms')), limit);
 })"""
+
+# Translates the expiries a page writes from its clock (real + skew) to the jar's wall clock.
+# The skew is read at each write from a global the harness sets (init script + open pages).
+_COOKIE_SHIM_JS = """(() => {
+  if (globalThis.__harnessCookieShim) return;
+  Object.defineProperty(globalThis, '__harnessCookieShim', {value: true});  // not enumerable: pages never see it
+  const skew = () => Number(globalThis.__harnessClockSkewMs) || 0;
+  const parse = Date.parse.bind(Date);
+  const shift = (text) => text.replace(/(;\\s*expires\\s*=\\s*)([^;]*)/i, (whole, head, when) => {
+    const at = parse(when.trim());
+    return Number.isFinite(at) ? head + new Date(at - skew()).toUTCString() : whole;
+  });
+  const desc = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+  if (desc && desc.set && desc.get) {
+    Object.defineProperty(Document.prototype, 'cookie', {
+      configurable: true, enumerable: desc.enumerable,
+      get() { return desc.get.call(this); },
+      set(value) { desc.set.call(this, typeof value === 'string' && skew() ? shift(value) : value); },
+    });
+  }
+  if (globalThis.cookieStore && typeof cookieStore.set === 'function') {
+    const original = cookieStore.set.bind(cookieStore);
+    cookieStore.set = function (nameOrOptions, ...rest) {
+      if (nameOrOptions && typeof nameOrOptions === 'object' && nameOrOptions.expires != null && skew()) {
+        nameOrOptions = {...nameOrOptions, expires: Number(nameOrOptions.expires) - skew()};
+      }
+      return original(nameOrOptions, ...rest);
+    };
+  }
+})()"""
+# A non-enumerable global, so a page listing its globals never sees the harness.
+_SET_SKEW_JS = """(ms) => {
+  Object.defineProperty(globalThis, '__harnessClockSkewMs', {value: ms, writable: true, configurable: true});
+}"""
 
 
 def decode_value(raw: str | None) -> Any:
@@ -60,13 +114,17 @@ class Device:
     """A person's browser: ``visit`` pages, make analytics calls, read storage, let days pass."""
 
     def __init__(self, context: BrowserContext, base_url: str, profile: SnippetProfile, kind: str = "desktop",
-                 name: str = "") -> None:
+                 name: str = "", start: datetime | None = None) -> None:
         self.context = context
         self.base_url = base_url.rstrip("/")
         self.profile = profile
         self.kind = kind
         self.name = name or kind
-        self.offset = timedelta(0)
+        self.offset = timedelta(0)  # how far advance() has moved this device past its start
+        self.skew = timedelta(0)  # device clock minus wall clock
+        context.add_init_script(script=_COOKIE_SHIM_JS)
+        if start is not None:
+            self._set_skew(start.astimezone(UTC) - datetime.now(UTC))
         self.tab: Page = context.new_page()
         self.console_errors: list[str] = []
         self.tab.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
@@ -133,7 +191,11 @@ class Device:
 
     # ---- storage --------------------------------------------------------------------------
     def raw_cookies(self) -> list[dict[str, Any]]:
-        return list(self.context.cookies(self.tab.url if self.tab.url.startswith("http") else self.base_url))
+        """The jar's cookies for the current page, ``expires`` on the device clock (epoch seconds)."""
+        shift = self.skew.total_seconds()
+        cookies = self.context.cookies(self.tab.url if self.tab.url.startswith("http") else self.base_url)
+        return [{**c, "expires": c["expires"] + shift} if (c.get("expires") or -1) >= 0 else dict(c)
+                for c in cookies]
 
     def cookies(self) -> dict[str, Any]:
         """Cookie name -> decoded value, as the current page's URL sees them."""
@@ -162,22 +224,49 @@ class Device:
 
     # ---- time -------------------------------------------------------------------------------
     def now(self) -> datetime:
-        """The device's virtual 'now'."""
-        return datetime.now(UTC) + self.offset
+        """The device's virtual 'now' (what ``Date`` reads in its pages)."""
+        return datetime.now(UTC) + self.skew
 
     def advance(self, days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
-        """Let time pass on this device: pages see the later time; cookies that expire are dropped."""
-        self.offset += timedelta(days=days, hours=hours, minutes=minutes)
-        virtual = self.now()
-        self.context.clock.set_system_time(virtual)
-        limit = virtual.timestamp()
+        """Let time pass on this device: pages see the later time and the cookie jar ages with them."""
+        step = timedelta(days=days, hours=hours, minutes=minutes)
+        if step < timedelta(0):
+            raise ValueError(f"time only moves forward; advance({step}) would go back")
+        self.offset += step
+        self._set_skew(self.skew + step)
+        self._age_cookies(step)
+        return self.now()
+
+    def _set_skew(self, skew: timedelta) -> None:
+        """Move the page clock and tell the cookie shim (new documents and the ones already open)."""
+        self.skew = skew
+        self.context.clock.set_system_time(self.now())
+        ms = round(skew.total_seconds() * 1000)
+        self.context.add_init_script(script=f"({_SET_SKEW_JS})({ms})")
+        for tab in self.context.pages:
+            for frame in tab.frames:
+                # a frame navigating away gets the skew from the init script in its next document
+                with contextlib.suppress(PlaywrightError):
+                    frame.evaluate(_SET_SKEW_JS, ms)
+
+    def _age_cookies(self, step: timedelta) -> None:
+        """Move every stored expiry back by ``step``; drop what has expired (as the jar would have)."""
+        if not step:
+            return
         cookies = self.context.cookies()
-        kept = [c for c in cookies if c.get("expires", -1) in (-1, None) or c["expires"] > limit]
-        if len(kept) != len(cookies):
-            self.context.clear_cookies()
-            if kept:
-                self.context.add_cookies(kept)  # type: ignore[arg-type]
-        return virtual
+        wall = datetime.now(UTC).timestamp()
+        moved: list[dict[str, Any]] = []
+        for cookie in cookies:
+            expires = cookie.get("expires", -1)
+            if expires is None or expires < 0:  # session cookie: lives as long as the browser
+                moved.append(dict(cookie))
+                continue
+            expires -= step.total_seconds()
+            if expires > wall:
+                moved.append({**cookie, "expires": expires})
+        self.context.clear_cookies()
+        if moved:
+            self.context.add_cookies(moved)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.context.close()

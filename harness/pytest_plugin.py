@@ -12,12 +12,15 @@ import json
 import os
 import re
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness import browser as browser_mod
+from harness import timebase
 from harness.capture import Beacons
 from harness.device import Device, context_options
 from harness.keys import Config
@@ -37,6 +40,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--snapshot-update", action="store_true", default=False,
                     help="rewrite golden payload files used by beacons.match_snapshot()")
     group.addoption("--harness-db", default=None, help="SQLite file for the session's store (default: a temp file)")
+    group.addoption("--harness-start-time", default=os.environ.get(timebase.START_ENV) or None,
+                    help="ISO-8601 instant every device clock and the collector's clock start at, per test "
+                         "(env HARNESS_START_TIME; default: the real now)")
+    group.addoption("--harness-timezone", default=os.environ.get("HARNESS_TIMEZONE") or None,
+                    help="IANA time zone of every device's browser (env HARNESS_TIMEZONE; default: the machine's)")
+    group.addoption("--harness-calendar", action="store_true",
+                    default=os.environ.get("HARNESS_CALENDAR", "") not in ("", "0"),
+                    help="run the tests marked 'clock' once at each instant of the calendar "
+                         "(month and year ends, leap day, DST changes, UTC+14 and UTC-11)")
 
 
 def _load_plan(path: str | None) -> dict[str, Any] | None:
@@ -121,6 +133,59 @@ class _Overrides:
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Overrides(), "harness-overrides")
     config.addinivalue_line("markers", "claims(*ids): claims-table rows (C1..C26) this test proves")
+    config.addinivalue_line("markers", "clock: depends on the calendar; run at every CALENDAR instant by "
+                                       "--harness-calendar")
+    text = config.getoption("--harness-start-time", None)
+    try:
+        start = timebase.parse_instant(text) if text else None
+    except timebase.BadInstant as exc:
+        raise pytest.UsageError(f"--harness-start-time: {exc}") from None
+    config.stash[_INSTANT] = Instant(start, config.getoption("--harness-timezone", None))
+
+
+@dataclass(frozen=True)
+class Instant:
+    """When a test starts (None: the real now) and the time zone its browsers live in (None: the machine's)."""
+
+    start: datetime | None
+    timezone: str | None = None
+
+    @property
+    def label(self) -> str:
+        when = self.start.strftime("%Y-%m-%dT%H:%MZ") if self.start else "now"
+        return f"{when}@{self.timezone}" if self.timezone else when
+
+
+_INSTANT = pytest.StashKey[Instant]()
+
+# The calendar the clock-sensitive tests must survive (issue 11): month, year and leap-day rolls, both
+# DST changes, and the two far ends of the time-zone range, each a few minutes before the change.
+CALENDAR: tuple[Instant, ...] = (Instant(None),) + tuple(Instant(timebase.parse_instant(at), tz) for at, tz in (
+    ("2026-11-28T12:00:00Z", None),                      # three days before a month end
+    ("2027-01-31T23:30:00Z", None),                      # month and day roll within the test
+    ("2027-12-31T23:59:00Z", None),                      # year end
+    ("2028-02-28T23:00:00Z", None),                      # leap day next
+    ("2027-03-14T06:30:00Z", "America/New_York"),        # 01:30 EST, DST starts at 02:00
+    ("2027-10-31T00:30:00Z", "Europe/London"),           # 01:30 BST, DST ends at 02:00
+    ("2027-01-31T10:30:00Z", "Pacific/Kiritimati"),      # UTC+14: already 1 February in the browser
+    ("2027-03-01T05:00:00Z", "Pacific/Pago_Pago"),       # UTC-11: still 28 February in the browser
+))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """--harness-calendar: every test marked ``clock`` once per CALENDAR instant (the real now included)."""
+    pinned = any("harness_instant" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
+    if (metafunc.config.getoption("--harness-calendar") and metafunc.definition.get_closest_marker("clock")
+            and "harness_instant" in metafunc.fixturenames and not pinned):
+        metafunc.parametrize("harness_instant", CALENDAR, ids=[i.label for i in CALENDAR], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def harness_instant(request: pytest.FixtureRequest) -> Instant:
+    """The test's start instant and time zone; pins the harness clock (collector, analysis) to it."""
+    instant: Instant = getattr(request, "param", None) or request.config.stash[_INSTANT]
+    timebase.pin(instant.start)
+    return instant
 
 
 @pytest.fixture(scope="session")
@@ -156,14 +221,21 @@ def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest) -> Be
 
 @pytest.fixture
 def new_device(new_context: Callable[..., Any], playwright: Any, harness_server: HarnessServer,
-               beacons: Beacons) -> Callable[..., Device]:
-    """Factory: ``new_device("desktop" | "mobile")`` -> a new browser context (one person's device)."""
+               beacons: Beacons, harness_instant: Instant) -> Callable[..., Device]:
+    """Factory: ``new_device("desktop" | "mobile")`` -> a new browser context (one person's device).
+
+    Every device starts on the harness clock (the pinned start instant plus the test's elapsed time)
+    in the test's time zone, unless ``timezone_id=`` says otherwise.
+    """
     made: list[Device] = []
 
     def make(kind: str = "desktop", name: str = "", **context_args: Any) -> Device:
         options = {**context_options(playwright, kind), **context_args}
+        if harness_instant.timezone and "timezone_id" not in context_args:
+            options["timezone_id"] = harness_instant.timezone
+        start = timebase.now() if harness_instant.start is not None else None
         device = Device(new_context(**options), harness_server.base_url, harness_server.profile, kind,
-                        name or f"{kind}-{len(made) + 1}")
+                        name or f"{kind}-{len(made) + 1}", start=start)
         made.append(device)
         return device
 

@@ -254,10 +254,13 @@ def _mtu_count(value: Any, month: str) -> int | None:
 
 
 def mtu_lines(mtu: Mapping[str, Any], without_identify: Any = None) -> Text:
-    """``2025-11: MTU 1 (would be 2 without identify)``, one line per calendar month."""
+    """``2025-11: MTU 1 (would be 2 without identify)``, one line per calendar month.
+
+    A month is the UTC calendar month of each message's timestamp (not the browser's local month).
+    """
     if not mtu:
         return Text("MTU 0 (no beacons yet)", style="dim")
-    out = Text()
+    out = Text("Monthly Tracked Users (UTC calendar months of each message's timestamp)\n", style="dim")
     for i, month in enumerate(sorted(mtu)):
         if i:
             out.append("\n")

@@ -9,11 +9,12 @@ import gzip
 import json
 import uuid
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from harness import timebase
 from harness.beacon import MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from harness.keys import Config
 
@@ -364,7 +365,7 @@ def test_no_cors_headers_without_origin(client: Any) -> None:
 
 # ---- enrichment ------------------------------------------------------------------------------
 def test_enrichment_received_at_and_original_timestamp(client: Any) -> None:
-    before = datetime.now(UTC) - timedelta(seconds=1)
+    before = timebase.now() - timedelta(seconds=1)  # the harness clock (pinned by --harness-start-time)
     ts, orig = "2024-05-01T10:00:00.000Z", "2024-05-01T09:59:59.000Z"
     client.post("/v1/track", message("track", messageId="only-ts", timestamp=ts))
     client.post("/v1/track", message("track", messageId="both", timestamp=ts, originalTimestamp=orig))
@@ -376,7 +377,7 @@ def test_enrichment_received_at_and_original_timestamp(client: Any) -> None:
     for beacon in got.values():
         received = datetime.fromisoformat(beacon["receivedAt"].replace("Z", "+00:00"))
         assert beacon["receivedAt"].endswith("Z")
-        assert before <= received <= datetime.now(UTC) + timedelta(seconds=1)
+        assert before <= received <= timebase.now() + timedelta(seconds=1)
 
 
 @pytest.mark.parametrize("given", ["0.0.0.0", "", "203.0.113.7", None])

@@ -30,6 +30,7 @@ def test_anonymous_ids_are_random_per_browser(new_device, beacons) -> None:
     assert len(ids) == 5 and all(is_uuid(i) for i in ids)
 
 
+@pytest.mark.clock
 @pytest.mark.claims("C2")
 def test_id_cookie_expires_in_one_year(desktop, beacons) -> None:
     """C2: the Intilery ID cookie is set with a one-year expiration."""
@@ -40,6 +41,7 @@ def test_id_cookie_expires_in_one_year(desktop, beacons) -> None:
     assert timedelta(days=364) < lifetime <= timedelta(days=366), f"cookie lives {lifetime}, expected one year"
 
 
+@pytest.mark.clock
 @pytest.mark.claims("C3", "C8")
 def test_same_device_days_later_keeps_the_anonymous_id(desktop, beacons) -> None:
     """C3 (scenario #1): later visits and days later, every call carries the same anonymousId."""
@@ -56,6 +58,7 @@ def test_same_device_days_later_keeps_the_anonymous_id(desktop, beacons) -> None
     assert len(days) == 2, f"the calls should span two days, timestamps on {days}"
 
 
+@pytest.mark.clock
 @pytest.mark.claims("C4")
 def test_expired_cookie_is_restored_from_local_storage(desktop, beacons) -> None:
     """C4: a year and a day later the cookie has expired; the id comes back from localStorage."""

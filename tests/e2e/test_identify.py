@@ -73,14 +73,15 @@ def test_email_user_id_is_flagged_by_lint(desktop, beacons) -> None:
     assert not [f for f in beacons.lint() if f.claim == "C24"], "a database id with email as a trait is fine"
 
 
+@pytest.mark.clock
 @pytest.mark.claims("C25", "C26")
 def test_identify_reduces_monthly_tracked_users(desktop, phone, beacons) -> None:
     """C25: two devices, one person. Without identify two MTUs; once both identify, one."""
     desktop.visit("/")
     phone.visit("/")
     beacons.wait_for(type="page", count=2)
-    assert sum(beacons.mtu().values()) == 2, "two unlinked anonymousIds count twice"
+    assert max(beacons.mtu().values()) == 2, f"two unlinked anonymousIds count twice: {beacons.mtu()}"
     desktop.identify("97980cfea0067", PETER)
     phone.identify("97980cfea0067")
     beacons.wait_for(type="identify", count=2)
-    assert sum(beacons.mtu().values()) == 1, "identify ties both devices to one tracked user"
+    assert set(beacons.mtu().values()) == {1}, f"identify ties both devices to one tracked user: {beacons.mtu()}"

@@ -37,8 +37,8 @@ def test_no_console_errors_on_any_site_page(desktop, beacons) -> None:
 
 def test_only_global_is_analytics(new_context, desktop, beacons) -> None:
     """The library adds no global other than `analytics` (compared with the same page without it)."""
-    with HarnessServer(snippet="none") as bare:
-        plain = Device(new_context(), bare.base_url, bare.profile)
+    with HarnessServer(snippet="none") as bare:  # same device clock as desktop: only the library differs
+        plain = Device(new_context(), bare.base_url, bare.profile, start=desktop.now() if desktop.skew else None)
         plain.visit("/", wait_ready=False)
         baseline = set(plain.tab.evaluate("Object.keys(window)"))
     desktop.visit("/")

@@ -12,6 +12,7 @@ def parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
+@pytest.mark.clock
 @pytest.mark.claims("C20")
 def test_every_call_has_message_id_timestamps_and_context(desktop, beacons) -> None:
     """C20: messageId, timestamp + sentAt (browser), receivedAt + originalTimestamp (collector), context."""

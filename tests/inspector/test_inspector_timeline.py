@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from inspector_helpers import open_inspector
 from playwright.sync_api import expect
 
@@ -31,6 +32,7 @@ def log_in(device, beacons, user_id: str = USER_ID) -> None:
     beacons.wait_for(type="identify", count=before + 1, anonymousId=device.anonymous_id(), userId=user_id)
 
 
+@pytest.mark.clock
 def test_scenario_3_two_devices_one_person(new_device, page, harness_server, beacons, tmp_path) -> None:
     desktop = new_device("desktop", name="desktop")
     phone = new_device("mobile", name="phone")
@@ -89,6 +91,7 @@ def test_scenario_3_two_devices_one_person(new_device, page, harness_server, bea
     inspector.assert_clean()
 
 
+@pytest.mark.clock
 def test_scenario_2_phone_stays_its_own_anonymous_profile(new_device, page, harness_server, beacons) -> None:
     desktop = new_device("desktop", name="desktop")
     phone = new_device("mobile", name="phone")
