@@ -45,6 +45,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(env HARNESS_START_TIME; default: the real now)")
     group.addoption("--harness-timezone", default=os.environ.get("HARNESS_TIMEZONE") or None,
                     help="IANA time zone of every device's browser (env HARNESS_TIMEZONE; default: the machine's)")
+    group.addoption("--conformance-out", default=None, metavar="PATH",
+                    help="write what each claims test did for this --snippet as JSON (harness conformance reads it)")
+    group.addoption("--conformance-check", default=None, metavar="PATH",
+                    help="fail the run when this --snippet's column in PATH (docs/conformance.md) is stale")
     group.addoption("--harness-calendar", action="store_true",
                     default=os.environ.get("HARNESS_CALENDAR", "") not in ("", "0"),
                     help="run the tests marked 'clock' once at each instant of the calendar "
@@ -141,6 +145,16 @@ def pytest_configure(config: pytest.Config) -> None:
     except timebase.BadInstant as exc:
         raise pytest.UsageError(f"--harness-start-time: {exc}") from None
     config.stash[_INSTANT] = Instant(start, config.getoption("--harness-timezone", None))
+    out, check = config.getoption("--conformance-out", None), config.getoption("--conformance-check", None)
+    if (out or check) and not hasattr(config, "workerinput"):  # the controller collects the xdist reports
+        from harness.conformance import Recorder
+
+        try:
+            profile = load_profile(config.getoption("--snippet"))
+        except ProfileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.pluginmanager.register(Recorder(profile.name, Path(out) if out else None,
+                                               Path(check) if check else None), "harness-conformance")
 
 
 @dataclass(frozen=True)
@@ -247,6 +261,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     """On failure, write the test's beacons to test-results/<test>/beacons.json and summarise them."""
     outcome = yield
     report = outcome.get_result()
+    if item.config.getoption("--conformance-out") or item.config.getoption("--conformance-check"):
+        from harness.conformance import annotate
+
+        annotate(item, report, call)
     if report.when != "call" or not report.failed:
         return
     captured = getattr(item, "funcargs", {}).get("beacons")

@@ -1,0 +1,73 @@
+"""The conformance matrix: how outcomes become cells, and that a stale document is caught."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.claims import CLAIMS
+from harness.conformance import (
+    DIFFERS,
+    FAILS,
+    HOLDS,
+    NOT_APPLICABLE,
+    UNTESTED,
+    Column,
+    read_matrix,
+    render,
+    stale_cells,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def record(claim: str, outcome: str, reason: str = "", evidence: str = "", browser: bool = True,
+           test: str = "tests/e2e/test_x.py::test_y[chromium]") -> dict:
+    return {"test": test, "claims": [claim], "browser": browser, "outcome": outcome, "reason": reason,
+            "evidence": evidence}
+
+
+def test_cells_follow_the_outcomes_of_the_claims_browser_tests() -> None:
+    column = Column("lib", [
+        record("C1", "passed"), record("C1", "passed", test="t2"),
+        record("C2", "passed"), record("C2", "xfailed", "keeps the cookie a session", "expires=-1"),
+        record("C3", "skipped", "needs our delivery= option"),
+        record("C4", "passed"), record("C4", "failed", evidence="boom"),
+        record("C5", "passed", browser=False),
+    ])
+    assert column.cell("C1").status == HOLDS and column.cell("C1").tests == 2
+    differs = column.cell("C2")
+    assert differs.status == DIFFERS and "keeps the cookie a session" in differs.notes[0]
+    assert "Measured: expires=-1" in differs.notes[0]
+    assert column.cell("C3").status == NOT_APPLICABLE and column.cell("C3").notes == ["needs our delivery= option"]
+    assert column.cell("C4").status == FAILS
+    assert column.cell("C5").status == UNTESTED, "analysis-only tests say nothing about a library"
+
+
+def test_the_rendered_matrix_reads_back_and_a_changed_status_is_stale(tmp_path: Path) -> None:
+    ours = Column("ours", [record(cid, "passed") for cid in CLAIMS])
+    theirs = Column("theirs", [record(cid, "passed") for cid in CLAIMS if cid != "C9"]
+                    + [record("C9", "xfailed", "reset keeps the id", "cookie survived")])
+    doc = tmp_path / "conformance.md"
+    doc.write_text(render([ours, theirs], "harness conformance --snippet ours,theirs"))
+    matrix = read_matrix(doc)
+    assert matrix["ours"]["C9"] == HOLDS and matrix["theirs"]["C9"] == DIFFERS
+    assert stale_cells(doc, theirs) == []
+    fixed = Column("theirs", [record(cid, "passed") for cid in CLAIMS])
+    assert stale_cells(doc, fixed) == ["C9 differs -> holds"]
+    assert stale_cells(doc, Column("other", [record("C1", "passed")])) == ["no column for other"]
+    assert "reset keeps the id" in doc.read_text() and "cookie survived" in doc.read_text()
+
+
+def test_a_real_run_records_the_broken_librarys_failure_against_its_claim(tmp_path: Path) -> None:
+    """The recorder in a real browser run: the deliberately broken reset() shows up under C9."""
+    out = tmp_path / "column.json"
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/e2e/test_reset.py", "--snippet", "broken-reset",
+                           "--conformance-out", str(out), "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:]
+    column = Column.from_dict(json.loads(out.read_text()))
+    cell = column.cell("C9")
+    assert cell.status == FAILS and "survived reset" in " ".join(cell.notes), cell
