@@ -1,0 +1,218 @@
+"""Interception: the harness stands in for a tracking vendor inside the browser, so any site runs unchanged.
+
+A site under test loads its vendor's script from the vendor's CDN and sends beacons to the vendor's
+API host. Every request a device's browser context makes is routed (Playwright ``context.route``):
+
+the site's own origin and the harness pass through; a vendor CDN that a bundled profile declares in
+``[intercept] cdn`` is answered from that profile's declared assets and routes; a vendor API host in
+``[intercept] api`` (or a ``--capture-host``) is replayed to the collector's ``/v1/...``; anything else
+is blocked and counted. The rules, as one table: ``docs/interception.md``.
+
+A beacon counts as *delivered* when the browser issued it and the harness, standing in for the
+vendor, received it before the browser gave up on the request; a request the browser aborts first
+(a navigation cancelling a plain fetch) is counted in :attr:`Interceptor.aborted` and never stored.
+
+Playwright's sync API runs route handlers only while the test thread is inside a Playwright call.
+:meth:`Interceptor.pump` lets the ``beacons`` waits hand the thread to Playwright until a request
+finishes, so a test waiting for a beacon never starves the handler that would deliver it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.sync_api import BrowserContext, Request, Route
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from harness.snippet import SnippetProfile, available, load_profile
+
+PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+# Request headers Chromium owns; the rest of the browser's request is replayed to the collector as sent.
+_HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding"})
+
+
+@dataclass(frozen=True)
+class VendorHost:
+    """One vendor origin a bundled profile stands in for (``https://cdn.segment.com/`` -> analytics-next)."""
+
+    prefix: str  # scheme://host[/path]/ ; host may hold * (fnmatch)
+    profile: SnippetProfile
+    kind: str  # "cdn" or "api"
+
+    def tail(self, url: str) -> str | None:
+        """The part of ``url`` after this prefix, or None when the URL is not under it."""
+        want, got = urlsplit(self.prefix), urlsplit(url)
+        if want.scheme != got.scheme or not fnmatch.fnmatch(got.netloc, want.netloc):
+            return None
+        base = want.path if want.path.endswith("/") else want.path + "/"
+        path = got.path + (f"?{got.query}" if got.query and self.kind == "api" else "")
+        return path[len(base):] if path.startswith(base) else None
+
+
+def vendor_hosts(profiles: Iterable[SnippetProfile] | None = None) -> list[VendorHost]:
+    """Every vendor origin the bundled (or given) profiles declare in their ``[intercept]`` section."""
+    if profiles is None:
+        profiles = [load_profile(name) for name in available() if name != "none"]
+    hosts = []
+    for profile in profiles:
+        for kind in ("cdn", "api"):
+            for prefix in getattr(profile, "intercept", {}).get(kind, ()):
+                hosts.append(VendorHost(prefix, profile, kind))
+    return hosts
+
+
+@dataclass
+class Interceptor:
+    """Routes one or more browser contexts: site and harness through, vendors to the harness, the rest blocked."""
+
+    harness_url: str  # where the collector listens, e.g. http://127.0.0.1:8000
+    site_url: str
+    vendors: list[VendorHost]
+    capture_hosts: tuple[str, ...] = ()
+    write_key: str = "harness-dev-key"
+    blocked: Counter[str] = field(default_factory=Counter)
+    captured: Counter[str] = field(default_factory=Counter)
+    served: Counter[str] = field(default_factory=Counter)
+    aborted: Counter[str] = field(default_factory=Counter)
+    seen: list[str] = field(default_factory=list)  # every URL any routed context requested, in order
+    contexts: list[BrowserContext] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ---- wiring ---------------------------------------------------------------------------
+    def attach(self, context: BrowserContext) -> BrowserContext:
+        """Route every request of ``context``; note what the browser gave up on."""
+        context.route("**/*", self._handle)
+        context.on("request", lambda request: self.seen.append(request.url))
+        context.on("requestfailed", self._failed)
+        self.contexts.append(context)
+        return context
+
+    def pump(self, seconds: float) -> bool:
+        """Hand the test thread to Playwright until a request finishes (or ``seconds`` pass).
+
+        Returns False when no routed context is open (nothing could be pending).
+        """
+        for context in reversed(self.contexts):
+            try:
+                if not context.pages:
+                    continue
+                context.wait_for_event("requestfinished", timeout=max(1.0, min(seconds * 1000, PUMP_SLICE_MS)))
+                return True
+            except PlaywrightTimeout:
+                return True
+            except PlaywrightError:
+                continue  # a closed context
+        return False
+
+    # ---- routing ----------------------------------------------------------------------------
+    def _same_origin(self, url: str, base: str) -> bool:
+        a, b = urlsplit(url), urlsplit(base)
+        return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+    def _handle(self, route: Route, request: Request) -> None:
+        url = request.url
+        if url.startswith(("data:", "blob:", "about:")) or self._same_origin(url, self.site_url) \
+                or self._same_origin(url, self.harness_url):
+            route.continue_()
+            return
+        for vendor in self.vendors:
+            tail = vendor.tail(url)
+            if tail is None:
+                continue
+            if vendor.kind == "cdn":
+                self._serve_cdn(route, vendor, tail)
+            else:
+                self._capture(route, request, "/" + tail.lstrip("/"))
+            return
+        host = urlsplit(url).netloc
+        if any(fnmatch.fnmatch(host, pattern) for pattern in self.capture_hosts):
+            split = urlsplit(url)
+            self._capture(route, request, split.path + (f"?{split.query}" if split.query else ""))
+            return
+        with self._lock:
+            self.blocked[host or url[:40]] += 1
+        route.abort("blockedbyclient")
+
+    def _serve_cdn(self, route: Route, vendor: VendorHost, tail: str) -> None:
+        """Answer a vendor CDN request from the profile's declared assets and routes (nothing else)."""
+        path = tail.split("?", 1)[0]
+        served = vendor.profile.serve(path)
+        if served is None:
+            route.fulfill(status=404, body=f"not a file the {vendor.profile.name} profile declares: {path}")
+            return
+        with self._lock:
+            self.served[urlsplit(vendor.prefix).netloc] += 1
+        if served.file is not None:
+            kind = "application/javascript" if served.file.suffix == ".js" else None
+            route.fulfill(path=str(served.file), content_type=kind, headers={"access-control-allow-origin": "*"})
+            return
+        assert served.route is not None
+        api = next((v for v in self.vendors if v.profile is vendor.profile and v.kind == "api"), None)
+        api_url = urlsplit(api.prefix if api else self.harness_url)
+        api_origin = f"{api_url.scheme}://{api_url.netloc}"
+        body = vendor.profile.render_route(
+            served.route, params=served.params, write_key=served.params.get("write_key", self.write_key),
+            collector_url=api_origin, collector_origin=api_origin, collector_host=api_url.netloc,
+            collector_scheme=api_url.scheme,
+            asset_origin=f"{urlsplit(vendor.prefix).scheme}://{urlsplit(vendor.prefix).netloc}",
+            cdn_url=vendor.prefix.rstrip("/"), asset_url=vendor.prefix)
+        route.fulfill(status=200, body=body, content_type=served.route.content_type,
+                      headers={"access-control-allow-origin": "*"})
+
+    def _capture(self, route: Route, request: Request, path: str) -> None:
+        """Replay a beacon to the collector and answer the browser with the collector's reply."""
+        target = self.harness_url.rstrip("/") + (path if path.startswith("/v1/") else "/v1/" + path.lstrip("/"))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        try:
+            reply = route.fetch(url=target, method=request.method, headers=headers,
+                                post_data=request.post_data_buffer, max_redirects=0)
+        except PlaywrightError:
+            with self._lock:
+                self.aborted[urlsplit(request.url).netloc] += 1
+            return  # the page went away (context closed) before the harness could take it
+        with self._lock:
+            self.captured[urlsplit(request.url).netloc] += 1
+        with contextlib.suppress(PlaywrightError):  # stored already: only the browser stopped listening
+            route.fulfill(response=reply)
+
+    def _failed(self, request: Request) -> None:
+        failure = request.failure or ""
+        if "BLOCKED_BY_CLIENT" in failure:
+            return
+        with self._lock:
+            self.aborted[urlsplit(request.url).netloc] += 1
+
+    # ---- reading ----------------------------------------------------------------------------
+    def left_loopback(self) -> list[str]:
+        """URLs the browser asked for that were neither local, nor answered by the harness, nor blocked.
+
+        Empty when interception held: every request stayed on this machine.
+        """
+        local = {urlsplit(self.site_url).netloc, urlsplit(self.harness_url).netloc}
+        out = []
+        for url in self.seen:
+            split = urlsplit(url)
+            if split.scheme in ("data", "blob", "about") or split.netloc in local:
+                continue
+            host = split.netloc.split(":")[0]
+            if host in LOOPBACK:
+                continue
+            if any(v.tail(url) is not None for v in self.vendors) or split.netloc in self.blocked:
+                continue
+            if any(fnmatch.fnmatch(split.netloc, p) for p in self.capture_hosts):
+                continue
+            out.append(url)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {"captured": dict(self.captured), "served": dict(self.served), "blocked": dict(self.blocked),
+                "aborted": dict(self.aborted)}
