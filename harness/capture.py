@@ -25,8 +25,9 @@ class Beacons:
         self.store = store
         self.plan = plan  # type: ignore[assignment]  # the setter loads paths
         self.snapshot_update = False  # set from --snapshot-update by the plugin
-        self.snapshot_dir: Path | None = None  # None: harness.snapshot.default_dir()
+        self.snapshot_dir: Path | None = None  # the plugin sets it; None: harness.snapshot.default_dir()
         self.test_name = ""
+        self.artifact_dir: Path | None = None  # the plugin sets it: where beacons.json goes when the test fails
 
     @property
     def plan(self) -> dict[str, Any] | None:
@@ -211,7 +212,9 @@ class Beacons:
     # ---- golden payloads ----------------------------------------------------------------------
     def match_snapshot(self, name: str, mask: Iterable[str] = (), **filters: Any) -> Path:
         """Compare the captured messages (arrival order; ``filters`` as in :meth:`expect`) with
-        fixtures/snapshots/<name>.json; ``--snapshot-update`` rewrites it. Returns the file path.
+        ``<snapshot dir>/<name>.json``; ``--snapshot-update`` rewrites it. Returns the file path.
+        The folder is ``__snapshots__/`` beside the test file, or the ``harness_snapshot_dir`` ini
+        value (relative to the rootdir), or ``$HARNESS_SNAPSHOT_DIR``: always the user's project.
 
         ``mask`` names more volatile fields (``["properties.order_id"]``); they are numbered so
         equal values must stay equal.

@@ -17,12 +17,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from harness import keys
+from harness import keys, resources
 from harness.collector import DEVICE_COOKIE
 from harness.serverlib import ServerAnalytics
 
 ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
+STATIC_DIR = resources.STATIC_DIR  # the checkout's static/, or the wheel's copy
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LIBRARY_FILE = "intilery.js"
 SESSION_COOKIE = "hx_session"
