@@ -113,7 +113,7 @@ def fitted_table(title: str, columns: list[Column], width: int | None, **options
         table.add_row(*(c.cells[i] if i < len(c.cells) else Text("") for c in kept))
     if dropped:
         names = ", ".join(c.header for c in sorted(dropped, key=columns.index))
-        table.caption = Text(f"not shown at {width} columns: {names} (--wide shows every column)", style="dim")
+        table.caption = Text(f"--wide shows {names} (hidden at {width} columns)", style="dim")
         table.caption_justify = "left"
     return table
 
