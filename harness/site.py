@@ -167,7 +167,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     given = str(form.get("uid", "")).strip()
     if not given:
         raise _redirect("/login")
-    by_email = next((u for u in users.values() if str(u.get("email", "")).lower() == given.lower()), None)
+    by_email = next((u for u in reversed(users.values()) if str(u.get("email", "")).lower() == given.lower()),
+                    None)  # the latest account with this email
     if by_email is not None:
         uid = str(by_email["id"])
     elif "@" in given:  # a new person: a database-style id, the email as a trait (never the email as userId)
