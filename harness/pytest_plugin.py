@@ -87,6 +87,12 @@ def _check_options(config: pytest.Config) -> _Setup:
             check_store_path(db, what="--harness-db")
         except UsageProblem as exc:
             raise pytest.UsageError(str(exc)) from None
+    local = not config.getoption("--browser-ws") and not config.getoption("--browser-channel", default=None)
+    if local and os.environ.get("HARNESS_CHROMIUM"):  # a setting the user made: check it now
+        try:
+            browser_mod.find_chromium(not config.getoption("--headed", default=False))
+        except browser_mod.BrowserNotFound as exc:
+            raise pytest.UsageError(str(exc)) from None
     return _Setup(profile, plan)
 
 
@@ -125,8 +131,8 @@ def _harness_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig:
     else:
         try:
             found = browser_mod.launch_args(headless=args.get("headless", True), extra_args=extra)
-        except browser_mod.BrowserNotFound as exc:
-            raise pytest.UsageError(str(exc)) from None
+        except browser_mod.BrowserNotFound as exc:  # once, not an error per test (tests without a browser ran)
+            pytest.exit(f"harness: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     found["args"] = [*found["args"], *args.pop("args", [])]
     return {**found, **args}
 

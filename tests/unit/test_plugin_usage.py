@@ -71,3 +71,12 @@ def test_base_url_option_still_wins(tmp_path: Path) -> None:
         "def test_base(base_url):\n    assert base_url == 'http://example.invalid:1234'\n")
     result = run(tmp_path, "--base-url", "http://example.invalid:1234")
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_wrong_harness_chromium_is_one_usage_line(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HARNESS_"))}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project,
+                            env={**env, "HARNESS_CHROMIUM": str(project / "no-chrome")}, capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 4 and len(lines) == 1 and "HARNESS_CHROMIUM=" in lines[0], lines
