@@ -25,8 +25,9 @@ class Beacons:
         self.store = store
         self.plan = plan  # type: ignore[assignment]  # the setter loads paths
         self.snapshot_update = False  # set from --snapshot-update by the plugin
-        self.snapshot_dir: Path | None = None  # None: harness.snapshot.default_dir()
+        self.snapshot_dir: Path | None = None  # the plugin sets it; None: harness.snapshot.default_dir()
         self.test_name = ""
+        self.artifact_dir: Path | None = None  # the plugin sets it: where beacons.json goes when the test fails
 
     @property
     def plan(self) -> dict[str, Any] | None:
@@ -46,14 +47,19 @@ class Beacons:
 
     def wait_for(self, type: str | None = None, event: str | None = None, count: int = 1,
                  timeout: float = 5.0, **filters: Any) -> list[Record]:
+        """Wait until ``count`` beacons have this type/event and these exact field values; return them."""
+        matchers.check_keywords("wait_for", filters, {"a wait": "timeout", "a count": "count", "the start": "since"},
+                                escape=False)
         return self.store.wait_for(type, event, count, timeout, **filters)
 
     def one(self, type: str | None = None, event: str | None = None, timeout: float = 5.0,
             **filters: Any) -> Record:
         """Wait for a matching beacon and return the first one."""
+        matchers.check_keywords("one", filters, {"a wait": "timeout", "the start": "since"}, escape=False)
         return self.wait_for(type, event, 1, timeout, **filters)[0]
 
     def all(self, type: str | None = None, event: str | None = None, **filters: Any) -> list[Record]:
+        matchers.check_keywords("all", filters, {"the start": "since"}, escape=False)
         return self.store.query(type, event, **filters)
 
     def bad(self) -> list[Record]:
@@ -96,14 +102,16 @@ class Beacons:
         return int(latest[-1]["_meta"]["seq"]) if latest else 0
 
     def expect(self, type: str | None = None, event: str | None = None, count: int = 1, timeout: float = 5.0,
-               **partial: Any) -> list[Record]:
+               fields: Mapping[str, Any] | None = None, **partial: Any) -> list[Record]:
         """Wait until at least ``count`` messages match; return every match (arrival order).
 
         ``partial`` is a deep partial spec (nested dicts, regexes, predicates, ``a__b`` keys,
-        ``transport=``). On timeout, AssertionError lists the closest captured messages and the
-        fields that differed.
+        ``transport=``) over the message fields; any other keyword is a TypeError (``within=``
+        names ``timeout=``). ``fields`` holds top-level fields outside the analytics.js set. On
+        timeout, AssertionError lists the closest captured messages and the fields that differed.
         """
-        spec = matchers.build_spec(type, event, partial)
+        matchers.check_keywords("expect", partial, {"a wait": "timeout", "a count": "count"})
+        spec = matchers.build_spec(type, event, {**partial, **(fields or {})})
         found: list[Record] = []
 
         def enough() -> bool:
@@ -120,13 +128,16 @@ class Beacons:
         raise AssertionError(f"{head}\nClosest captured messages:\n{matchers.explain_near_misses(captured, spec)}")
 
     def expect_none(self, type: str | None = None, event: str | None = None, within: float = 1.0,
-                    since: int | Literal["now"] | None = None, **partial: Any) -> None:
+                    since: int | Literal["now"] | None = None, fields: Mapping[str, Any] | None = None,
+                    **partial: Any) -> None:
         """Nothing matching is captured within ``within`` seconds (fails as soon as one arrives).
 
         By default messages captured earlier in the test count too (a call that already got
         through is not "none"); ``since="now"`` or ``since=beacons.mark()`` looks only at later ones.
+        Keywords as in :meth:`expect` (``timeout=`` here is a TypeError naming ``within=``).
         """
-        spec = matchers.build_spec(type, event, partial)
+        matchers.check_keywords("expect_none", partial, {"a wait": "within", "the start": "since"})
+        spec = matchers.build_spec(type, event, {**partial, **(fields or {})})
         after = self.mark() if since == "now" else (since or None)
         hits: list[Record] = []
 
@@ -209,16 +220,20 @@ class Beacons:
         raise AssertionError(f"{len(found)} tracking-plan violation(s):\n" + "\n".join(lines))
 
     # ---- golden payloads ----------------------------------------------------------------------
-    def match_snapshot(self, name: str, mask: Iterable[str] = (), **filters: Any) -> Path:
+    def match_snapshot(self, name: str, mask: Iterable[str] = (), fields: Mapping[str, Any] | None = None,
+                       **filters: Any) -> Path:
         """Compare the captured messages (arrival order; ``filters`` as in :meth:`expect`) with
-        fixtures/snapshots/<name>.json; ``--snapshot-update`` rewrites it. Returns the file path.
+        ``<snapshot dir>/<name>.json``; ``--snapshot-update`` rewrites it. Returns the file path.
+        The folder is ``__snapshots__/`` beside the test file, or the ``harness_snapshot_dir`` ini
+        value (relative to the rootdir), or ``$HARNESS_SNAPSHOT_DIR``: always the user's project.
 
         ``mask`` names more volatile fields (``["properties.order_id"]``); they are numbered so
         equal values must stay equal.
         """
         from harness import snapshot
 
-        spec = matchers.build_spec(partial=filters)
+        matchers.check_keywords("match_snapshot", filters, {"extra masks": "mask"})
+        spec = matchers.build_spec(partial={**filters, **(fields or {})})
         selected = matchers.select(self.all(), spec)
         return snapshot.check(name, selected, directory=self.snapshot_dir, update=self.snapshot_update,
                               extra=mask, selection=matchers.describe_spec(spec), test_name=self.test_name)

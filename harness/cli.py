@@ -25,6 +25,7 @@ from urllib.request import Request, urlopen
 import click
 
 from harness import __version__
+from harness.usage import UsageProblem, check_store_path, one_line
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -129,16 +130,28 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
     if not is_loopback(host):
         click.echo(f"warning: binding {host} exposes the harness beyond this machine"
                    + ("" if api_token else "; consider --api-token"), err=True)
+    default_db = click.get_current_context().get_parameter_source("db") == click.core.ParameterSource.DEFAULT
+    try:
+        check_store_path(db, create_dirs=default_db)  # only the default .harness/ folder is made for you
+    except UsageProblem as exc:
+        raise HarnessError(str(exc)) from None
     config = Config(write_key=write_key, api_token=api_token, trust_forwarded=trust_forwarded, tracking_plan=plan)
-    server = HarnessServer(host=host, port=port, db=db, config=config, snippet=profile)
+    try:
+        server = HarnessServer(host=host, port=port, db=db, config=config, snippet=profile)
+    except sqlite3.Error as exc:
+        raise HarnessError(f"--db {db}: cannot use it as a store ({one_line(exc)}); move it away or pick another path"
+                           ) from None
+    except OSError as exc:
+        raise HarnessError(f"--db {db}: {exc.strerror or one_line(exc)}") from None
 
     def ready(s: HarnessServer) -> None:
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{s.port}"
+        token = f"?token={quote(api_token, safe='')}" if api_token else ""  # the inspector keeps it in a cookie
         click.echo(f"harness {__version__} serving (snippet: {profile.name}, db: {db})")
         click.echo(f"  site       {base}/")
         click.echo(f"  collector  {base}/v1/")
-        click.echo(f"  inspector  {base}/inspector")
-        click.echo(f"  api        {base}/api/beacons")
+        click.echo(f"  inspector  {base}/inspector{token}")
+        click.echo(f"  api        {base}/api/beacons" + ("  (send X-Harness-Token)" if api_token else ""))
         click.echo("Ctrl-C to stop.")
         sys.stdout.flush()
 
@@ -159,6 +172,8 @@ class Source(Protocol):
     def bad(self) -> list[Record]: ...
     def profiles(self) -> dict[str, Any]: ...
     def lint(self) -> dict[str, Any]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def reset(self) -> dict[str, Any]: ...
     def follow(self, filters: dict[str, str], backlog: int,
                on_ready: Callable[[], None]) -> Iterator[Record]: ...
 
@@ -201,12 +216,13 @@ class ServerSource:
         self.label = self.base
         self.token = token
 
-    def _request(self, path: str, params: dict[str, Any] | None = None, accept: str = "application/json") -> Request:
+    def _request(self, path: str, params: dict[str, Any] | None = None, accept: str = "application/json",
+                 method: str = "GET") -> Request:
         query = f"?{urlencode(params)}" if params else ""
         headers = {"Accept": accept, "User-Agent": f"harness-cli/{__version__}"}
         if self.token:
             headers["X-Harness-Token"] = self.token
-        return Request(f"{self.base}{path}{query}", headers=headers)
+        return Request(f"{self.base}{path}{query}", headers=headers, method=method)
 
     def _open(self, request: Request, timeout: float) -> Any:
         """urlopen with every failure turned into one HarnessError line."""
@@ -238,8 +254,8 @@ class ServerSource:
         detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
         return HarnessError(f"cannot reach {self.base} ({detail}) — is `harness serve` running?")
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        request = self._request(path, params)
+    def get(self, path: str, params: dict[str, Any] | None = None, method: str = "GET") -> Any:
+        request = self._request(path, params, method=method)
         with self._open(request, HTTP_TIMEOUT) as response:
             try:
                 body = response.read()
@@ -275,6 +291,17 @@ class ServerSource:
         doc = self.get("/api/lint")
         self._field(doc, "findings", "/api/lint")
         return doc
+
+    def stats(self) -> dict[str, Any]:
+        doc = self.get("/api/stats")
+        self._field(doc, "stored", "/api/stats")
+        return doc
+
+    def reset(self) -> dict[str, Any]:
+        """DELETE /api/beacons; returns the stats from just before."""
+        before = self.stats()
+        self.get("/api/beacons", method="DELETE")
+        return before
 
     def follow(self, filters: dict[str, str], backlog: int, on_ready: Callable[[], None]) -> Iterator[Record]:
         """Subscribe to /api/stream first, then read the backlog: nothing falls in between."""
@@ -384,6 +411,18 @@ class DbSource:
         self.label = path
         self.plan = plan
 
+    def stats(self) -> dict[str, Any]:
+        return self.store.stats()
+
+    def reset(self) -> dict[str, Any]:
+        """Empty the file (beacons, rejected submissions, counters); returns the stats from just before."""
+        before = self.store.stats()
+        try:
+            self.store.clear()
+        except sqlite3.Error as exc:
+            raise HarnessError(f"cannot clear {self.path}: {one_line(exc)}") from None
+        return before
+
     def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:
         found = self.store.query(**filters)
         return (found[-limit:] if limit else found), len(found)
@@ -465,10 +504,23 @@ def _non_empty(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
-def _console() -> Any:
+WIDE_OPTION = click.option("--wide", is_flag=True,
+                           help="every column at full width (default: fit the terminal, or 80 columns when piped, "
+                                "dropping low-value columns first; ids are never split)")
+WIDE_COLUMNS = 1_000_000  # --wide: rich never squeezes, lines are as long as their content
+
+
+def _console(wide: bool = False) -> Any:
     from rich.console import Console
 
+    if wide:
+        return Console(highlight=False, emoji=False, markup=False, width=WIDE_COLUMNS)
     return Console(highlight=False, emoji=False, markup=False)
+
+
+def _fit(console: Any, wide: bool) -> int | None:
+    """The width tables fit into: the terminal's (``COLUMNS``, 80 when piped), or None with --wide."""
+    return None if wide else int(console.width)
 
 
 def _emit_json(doc: Any) -> None:
@@ -492,9 +544,10 @@ def _jsonl(record: Record) -> str:
               help="only the N most recent (with --follow: the backlog printed first, default 10)")
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "jsonl")), default="table", show_default=True)
 @click.option("--follow", "-f", is_flag=True, help="keep printing new beacons as they arrive (Ctrl-C stops)")
+@WIDE_OPTION
 def beacons(server: str, db: str | None, api_token: str | None, type_: str | None, event: str | None,
             user_id: str | None, anonymous_id: str | None, bad: bool, limit: int | None, fmt: str,
-            follow: bool) -> None:
+            follow: bool, wide: bool) -> None:
     """Inspect captured beacons (or, with --bad, rejected submissions)."""
     filters = {k: v for k, v in {"type": type_.lower() if type_ else None, "event": event, "userId": user_id,
                                  "anonymousId": anonymous_id}.items() if v is not None}
@@ -519,7 +572,8 @@ def beacons(server: str, db: str | None, api_token: str | None, type_: str | Non
             for entry in entries:
                 click.echo(_jsonl(entry))
         elif entries:
-            _console().print(views.bad_table(entries, total))
+            console = _console(wide)
+            console.print(views.bad_table(entries, total, width=_fit(console, wide)))
         else:
             click.echo("No rejected submissions.")
         return
@@ -530,7 +584,8 @@ def beacons(server: str, db: str | None, api_token: str | None, type_: str | Non
         for record in found:
             click.echo(_jsonl(record))
     elif found:
-        _console().print(views.beacons_table(found, total))
+        console = _console(wide)
+        console.print(views.beacons_table(found, total, width=_fit(console, wide)))
     else:
         click.echo("No beacons match." if filters else f"No beacons captured yet in {source.label}.")
 
@@ -563,7 +618,8 @@ def _follow(source: Source, filters: dict[str, str], backlog: int, fmt: str) -> 
 @source_options
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 @click.option("--timeline", is_flag=True, help="also print each profile's messages, one column per device")
-def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timeline: bool) -> None:
+@WIDE_OPTION
+def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timeline: bool, wide: bool) -> None:
     """Identity profiles (anonymous + identified activity merged) and Monthly Tracked Users."""
     doc = open_source(server, db, api_token).profiles()
     if fmt == "json":
@@ -571,10 +627,10 @@ def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timel
         return
     from harness import views
 
-    console = _console()
+    console = _console(wide)
     found = doc.get("profiles") or []
     if found:
-        console.print(views.profiles_table(found))
+        console.print(views.profiles_table(found, width=_fit(console, wide)))
     else:
         click.echo("No profiles: no beacons captured yet.")
     if timeline:
@@ -589,9 +645,10 @@ def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timel
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 @click.option("--tracking-plan", default=None, metavar="PATH",
               help="with --db: also check this tracking plan (a server applies its own)")
+@WIDE_OPTION
 @click.pass_context
 def lint(ctx: click.Context, server: str, db: str | None, api_token: str | None, fmt: str,
-         tracking_plan: str | None) -> None:
+         tracking_plan: str | None, wide: bool) -> None:
     """Best-practice findings over the captured beacons; exit status 1 when any is an error."""
     plan = None
     if tracking_plan:
@@ -611,8 +668,25 @@ def lint(ctx: click.Context, server: str, db: str | None, api_token: str | None,
     else:
         from harness import views
 
-        _console().print(views.lint_view(findings))
+        console = _console(wide)
+        console.print(views.lint_view(findings, width=_fit(console, wide)))
     ctx.exit(1 if errors else 0)
+
+
+# ---- harness reset ---------------------------------------------------------------------------------
+@cli.command()
+@source_options
+def reset(server: str, db: str | None, api_token: str | None) -> None:
+    """Empty the store: beacons, rejected submissions and counters (DELETE /api/beacons).
+
+    With --server (the default) a running `harness serve` clears itself; with --db PATH the file is
+    cleared directly (use that only for a store no server has open).
+    """
+    source = open_source(server, db, api_token)
+    before = source.reset()
+    stored, bad = int(before.get("stored") or 0), int(before.get("bad") or 0)
+    click.echo(f"cleared {stored} beacon{'' if stored == 1 else 's'} and {bad} rejected "
+               f"submission{'' if bad == 1 else 's'} from {source.label}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,51 @@ from typing import Any
 from harness.store import Record, describe
 
 ALIASES = {"transport": "_meta__transport"}
+# Top-level fields of an analytics.js message (the spec, the harness's enrichment, RudderStack's
+# extras). A keyword argument outside these (and outside the method's own parameters) is a
+# mistake, reported as a TypeError, not silently matched as a field nobody sends.
+MESSAGE_FIELDS = frozenset({
+    "type", "event", "name", "category", "userId", "anonymousId", "groupId", "previousId", "messageId",
+    "properties", "traits", "context", "integrations", "timestamp", "sentAt", "originalTimestamp",
+    "receivedAt", "writeKey", "channel", "version", "options", "projectId", "_metadata", "_meta",
+    "rudderId", "request_ip",
+})
+# Words that are parameters somewhere in the API: the hint names the one this method takes.
+PARAMETER_HINTS = {
+    "within": "a wait", "timeout": "a wait", "wait": "a wait", "seconds": "a wait", "timeout_s": "a wait",
+    "count": "a count", "n": "a count", "times": "a count", "at_least": "a count",
+    "since": "the start", "after": "the start",
+    "mask": "extra masks", "masks": "extra masks",
+    "update": "update", "snapshot_update": "update",
+}
+
+
+def check_keywords(method: str, partial: Mapping[str, Any], params: Mapping[str, str],
+                   escape: bool = True) -> None:
+    """TypeError for a keyword that is neither a message field nor a parameter of ``method``.
+
+    ``params`` maps a kind in :data:`PARAMETER_HINTS` ("a wait", "a count", ...) to this method's
+    parameter for it (``{"a wait": "timeout"}``), so ``expect(within=2)`` names ``timeout=``.
+    """
+    for key in partial:
+        root = ALIASES.get(key, key).replace(".", "__").split("__")[0]
+        if root in MESSAGE_FIELDS and key not in PARAMETER_HINTS:
+            continue
+        head = f"{method}() got an unexpected keyword argument {key!r}"
+        kind = PARAMETER_HINTS.get(key)
+        if kind is not None and params.get(kind) == key:
+            continue  # the method's own parameter, passed through **filters (all(since=...))
+        if kind is not None:
+            right = params.get(kind)
+            if kind == "update":
+                raise TypeError(f"{head}: run pytest --snapshot-update to rewrite snapshots")
+            if right:
+                raise TypeError(f"{head}: did you mean {right}=? ({method}() takes {right}= for {kind})")
+            raise TypeError(f"{head}: {method}() has no parameter for {kind}")
+        hint = (f", or match an unusual top-level field with fields={{{key!r}: ...}}" if escape else "")
+        raise TypeError(f"{head}: it is not a parameter nor a field of an analytics.js message "
+                        f"({', '.join(sorted(MESSAGE_FIELDS - {'_meta', '_metadata'}))}, transport); nest fields "
+                        f"with __ (context__page__path=...){hint}")
 NEAR_MISSES = 3
 MAX_FIELDS_SHOWN = 8
 

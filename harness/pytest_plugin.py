@@ -3,6 +3,10 @@
 Layered by scope like pytest-playwright: ``harness_server`` (session) -> ``beacons`` (function,
 emptied per test) and ``new_device`` (function-scoped factory on pytest-playwright's
 ``new_context``). Every option is a flag; the browser is the one :mod:`harness.browser` finds.
+
+pytest-playwright's conventions hold: ``base_url`` is the harness (``--base-url`` overrides),
+artifacts go to its ``--output`` folder under its per-test slug, and a mistake in an option is
+one ``pytest.UsageError`` at configure time, never an error per test.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +28,13 @@ from harness.capture import Beacons
 from harness.device import Device, context_options
 from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
-from harness.snippet import ProfileError, load_profile
+from harness.snippet import ProfileError, SnippetProfile, load_profile
+from harness.usage import UsageProblem, check_store_path, one_line
+
+SNAPSHOT_INI = "harness_snapshot_dir"
+DEFAULT_SNAPSHOT_FOLDER = "__snapshots__"  # beside each test file, like syrupy's
+SNAPSHOT_ENV = "HARNESS_SNAPSHOT_DIR"
+BEACONS_PROPERTY = "harness_beacons"  # JUnit XML <property> naming a failed test's beacons.json
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,14 +62,53 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=os.environ.get("HARNESS_CALENDAR", "") not in ("", "0"),
                     help="run the tests marked 'clock' once at each instant of the calendar "
                          "(month and year ends, leap day, DST changes, UTC+14 and UTC-11)")
+    parser.addini(SNAPSHOT_INI, default=None,
+                  help="folder for beacons.match_snapshot() files, relative to the rootdir "
+                       f"(default: {DEFAULT_SNAPSHOT_FOLDER}/ beside each test file; env {SNAPSHOT_ENV} wins)")
 
 
-def _load_plan(path: str | None) -> dict[str, Any] | None:
-    if not path:
-        return None
-    from harness.plan import load_plan
+@dataclass(frozen=True)
+class _Setup:
+    """What the options name, loaded and checked once at configure time."""
 
-    return load_plan(path)
+    profile: SnippetProfile
+    plan: dict[str, Any] | None
+
+
+_SETUP = pytest.StashKey[_Setup]()
+
+
+def _check_options(config: pytest.Config) -> _Setup:
+    """Every harness option, checked before any test runs; one UsageError line for the first mistake."""
+    browsers = [b for b in (config.getoption("--browser", default=None) or []) if b != "chromium"]
+    if browsers:
+        raise pytest.UsageError(
+            f"the harness drives Chromium only: --browser {browsers[0]} is not supported "
+            "(omit --browser or pass --browser chromium; -p no:harness runs other Playwright tests without it)")
+    try:
+        profile = load_profile(config.getoption("--snippet"))
+    except ProfileError as exc:
+        raise pytest.UsageError(f"--snippet: {one_line(exc)}") from None
+    plan = None
+    if path := config.getoption("--tracking-plan"):
+        from harness.plan import load_plan
+
+        try:
+            plan = load_plan(path)
+        except (OSError, ValueError) as exc:
+            raise pytest.UsageError(f"--tracking-plan: {one_line(exc)}") from None
+    if db := config.getoption("--harness-db"):
+        try:
+            check_store_path(db, what="--harness-db")
+        except UsageProblem as exc:
+            raise pytest.UsageError(str(exc)) from None
+    local = not config.getoption("--browser-ws") and not config.getoption("--browser-channel", default=None)
+    if local and os.environ.get("HARNESS_CHROMIUM"):  # a setting the user made: check it now
+        try:
+            browser_mod.find_chromium(not config.getoption("--headed", default=False))
+        except browser_mod.BrowserNotFound as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return _Setup(profile, plan)
 
 
 REMOTE_CHROMIUM_ENV = "HARNESS_REMOTE_CHROMIUM"  # Chromium path on the browser server; "" = the server's own
@@ -98,8 +146,8 @@ def _harness_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig:
     else:
         try:
             found = browser_mod.launch_args(headless=args.get("headless", True), extra_args=extra)
-        except browser_mod.BrowserNotFound as exc:
-            raise pytest.UsageError(str(exc)) from None
+        except browser_mod.BrowserNotFound as exc:  # once, not an error per test (tests without a browser ran)
+            pytest.exit(f"harness: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     found["args"] = [*found["args"], *args.pop("args", [])]
     return {**found, **args}
 
@@ -133,12 +181,33 @@ class _Overrides:
         wire = {_WIRE_NAMES.get(k, k): v for k, v in browser_type_launch_args.items()}
         return {_connect_endpoint_name(): ws, "headers": {LAUNCH_HEADER: json.dumps(wire)}}
 
+    @pytest.fixture(scope="session")
+    @staticmethod
+    def base_url(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> str:
+        """pytest-playwright's base URL: ``--base-url`` / the ``base_url`` ini value, else the harness.
+
+        So ``page.goto("/products/p2")`` reaches the sample shop. Replaces pytest-playwright's
+        own fixture (an instance method pytest warns about), so no deprecation warning is printed.
+        """
+        given = pytestconfig.getoption("--base-url", default=None)
+        if not given:
+            try:
+                given = pytestconfig.getini("base_url")
+            except ValueError:  # no plugin registered the ini value
+                given = None
+        if given:
+            return str(given)
+        server: HarnessServer = request.getfixturevalue("harness_server")
+        return server.base_url
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(_Overrides(), "harness-overrides")
     config.addinivalue_line("markers", "claims(*ids): claims-table rows (C1..C26) this test proves")
     config.addinivalue_line("markers", "clock: depends on the calendar; run at every CALENDAR instant by "
                                        "--harness-calendar")
+    if config.option.help or config.option.version:
+        return
+    config.stash[_SETUP] = _check_options(config)
     text = config.getoption("--harness-start-time", None)
     try:
         start = timebase.parse_instant(text) if text else None
@@ -149,12 +218,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if (out or check) and not hasattr(config, "workerinput"):  # the controller collects the xdist reports
         from harness.conformance import Recorder
 
-        try:
-            profile = load_profile(config.getoption("--snippet"))
-        except ProfileError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        config.pluginmanager.register(Recorder(profile.name, Path(out) if out else None,
+        config.pluginmanager.register(Recorder(_setup(config).profile.name, Path(out) if out else None,
                                                Path(check) if check else None), "harness-conformance")
+    config.pluginmanager.register(_Overrides(), "harness-overrides")
+
+
+def _setup(config: pytest.Config) -> _Setup:
+    if _SETUP not in config.stash:
+        config.stash[_SETUP] = _check_options(config)
+    return config.stash[_SETUP]
 
 
 @dataclass(frozen=True)
@@ -197,7 +269,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(autouse=True)
 def harness_instant(request: pytest.FixtureRequest) -> Instant:
     """The test's start instant and time zone; pins the harness clock (collector, analysis) to it."""
-    instant: Instant = getattr(request, "param", None) or request.config.stash[_INSTANT]
+    instant: Instant = getattr(request, "param", None) or request.config.stash.get(_INSTANT, Instant(None))
     timebase.pin(instant.start)
     return instant
 
@@ -208,28 +280,41 @@ def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPat
     """The running server (site + collector + API) on a free port, with a real SQLite file."""
     public = pytestconfig.getoption("--harness-host")
     bind = "127.0.0.1" if is_loopback(public) else "0.0.0.0"
-    try:
-        profile = load_profile(pytestconfig.getoption("--snippet"))
-    except ProfileError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    setup = _setup(pytestconfig)
     db = pytestconfig.getoption("--harness-db") or str(tmp_path_factory.mktemp("harness") / "beacons.sqlite")
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # pytest -n: one file per worker, never a shared store
     if worker and db != ":memory:" and pytestconfig.getoption("--harness-db"):
         db = str(Path(db).with_name(f"{Path(db).stem}.{worker}{Path(db).suffix}"))
-    config = Config(tracking_plan=_load_plan(pytestconfig.getoption("--tracking-plan")))
-    server = HarnessServer(host=bind, db=db, config=config, snippet=profile, public_host=public).start()
+    config = Config(tracking_plan=setup.plan)
+    server = HarnessServer(host=bind, db=db, config=config, snippet=setup.profile, public_host=public).start()
     yield server
     server.stop()
 
 
+def snapshot_dir(request: pytest.FixtureRequest) -> Path:
+    """Where this test's golden files live: $HARNESS_SNAPSHOT_DIR, the ini value, or beside the test file.
+
+    Always in the user's project, never inside the installed package.
+    """
+    if env := os.environ.get(SNAPSHOT_ENV):
+        return Path(env)
+    config = request.config
+    if configured := config.getini(SNAPSHOT_INI):
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return base / str(configured)
+    return Path(request.node.path).parent / DEFAULT_SNAPSHOT_FOLDER
+
+
 @pytest.fixture
-def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest) -> Beacons:
+def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest, output_path: str) -> Beacons:
     """The store, emptied (and faults cleared) before the test."""
     harness_server.store.clear()
     harness_server.faults.clear()
     captured = Beacons(harness_server.store, harness_server.config.tracking_plan)
     captured.snapshot_update = bool(request.config.getoption("--snapshot-update"))
+    captured.snapshot_dir = snapshot_dir(request)
     captured.test_name = request.node.name
+    captured.artifact_dir = Path(output_path)  # pytest-playwright's --output folder and slug for this test
     return captured
 
 
@@ -258,7 +343,8 @@ def new_device(new_context: Callable[..., Any], playwright: Any, harness_server:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
-    """On failure, write the test's beacons to test-results/<test>/beacons.json and summarise them."""
+    """On failure, write the test's beacons to beacons.json beside pytest-playwright's artifacts
+    (``--output``/<test slug>/), summarise them, and name the file in the JUnit XML."""
     outcome = yield
     report = outcome.get_result()
     if item.config.getoption("--conformance-out") or item.config.getoption("--conformance-check"):
@@ -268,8 +354,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.when != "call" or not report.failed:
         return
     captured = getattr(item, "funcargs", {}).get("beacons")
-    if not isinstance(captured, Beacons):
+    if not isinstance(captured, Beacons) or captured.artifact_dir is None:
         return
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", item.nodeid).strip("-")[:150]
-    path = captured.dump(Path(item.config.rootpath) / "test-results" / slug / "beacons.json")
+    path = captured.dump(captured.artifact_dir / "beacons.json")
     report.sections.append(("captured beacons", f"{captured.summary()}\n(full JSON: {path})"))
+    shown = _path_for_report(item.config, path)  # as pytest-playwright names its trace, video, screenshot
+    item.user_properties.append((BEACONS_PROPERTY, shown))  # the teardown report feeds --junitxml
+    report.user_properties.append((BEACONS_PROPERTY, shown))
+
+
+def _path_for_report(config: pytest.Config, path: Path) -> str:
+    """Relative to where pytest was started when inside it, absolute otherwise."""
+    try:
+        return str(path.resolve().relative_to(config.invocation_params.dir.resolve()))
+    except ValueError:
+        return str(path)

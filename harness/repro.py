@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import click
 
 from harness.site import DELIVERY_COOKIE, DELIVERY_MODES, FLOWS, LIBRARY_FILE
+from harness.usage import parse_int
 
 SUBMITS = ("early", "ready")
 DEFAULT_LATENCY_MS = 300
@@ -219,10 +220,7 @@ def parse_latencies(value: str | int) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        ms = int(part)
-        if not 0 <= ms <= 60_000:
-            raise ValueError("latency must be between 0 and 60000 ms")
-        out.append(ms)
+        out.append(parse_int(part, "--latency-ms", 0, 60_000))  # a UsageProblem (ValueError) names the option
     if not out:
         raise ValueError("give at least one latency")
     return list(dict.fromkeys(out))

@@ -17,12 +17,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from harness import keys
+from harness import keys, resources
 from harness.collector import DEVICE_COOKIE
 from harness.serverlib import ServerAnalytics
 
 ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
+STATIC_DIR = resources.STATIC_DIR  # the checkout's static/, or the wheel's copy
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LIBRARY_FILE = "intilery.js"
 SESSION_COOKIE = "hx_session"
@@ -151,17 +151,31 @@ async def welcome(request: web.Request) -> dict[str, Any]:
     return _ctx(request, flow=flow, new_user=user if flow == "welcome-page" else None)
 
 
+LOGIN_ACCOUNTS_SHOWN = 5  # the login page lists the latest accounts, so a person knows what to type
+
+
 @aiohttp_jinja2.template("login.html")
 async def login_form(request: web.Request) -> dict[str, Any]:
-    return _ctx(request, error=None)
+    accounts = list(request.app[keys.USERS].values())[-LOGIN_ACCOUNTS_SHOWN:]
+    return _ctx(request, error=None, accounts=accounts[::-1])
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
+    """Log in by email (the account made at sign-up) or by user id; an unknown email gets a new account."""
     form = await request.post()
     users = request.app[keys.USERS]
-    uid = str(form.get("uid", "")).strip()
-    if not uid:
+    given = str(form.get("uid", "")).strip()
+    if not given:
         raise _redirect("/login")
+    by_email = next((u for u in reversed(users.values()) if str(u.get("email", "")).lower() == given.lower()),
+                    None)  # the latest account with this email
+    if by_email is not None:
+        uid = str(by_email["id"])
+    elif "@" in given:  # a new person: a database-style id, the email as a trait (never the email as userId)
+        uid = new_user_id()
+        users[uid] = {"id": uid, "name": "", "email": given, "plan": "free"}
+    else:
+        uid = given
     users.setdefault(uid, {"id": uid, "name": "", "email": "", "plan": "free"})
     response = _redirect("/account?login=1")
     response.set_cookie(SESSION_COOKIE, uid, path="/", samesite="Lax")

@@ -1,4 +1,4 @@
-"""Golden payloads: captured messages compared, in order, with a JSON file under fixtures/snapshots/.
+"""Golden payloads: captured messages compared, in order, with a JSON file in the user's project.
 
 Fields that change on every run (ids, clocks, ports, the browser build) are replaced by
 placeholders such as ``<timestamp>`` before comparing, but only after checking their type: a
@@ -25,19 +25,20 @@ from urllib.parse import urlsplit
 
 from harness.store import Record
 
-ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"^<(?P<kind>[A-Za-z_][\w.]*)(?::\d+)?>$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 MAX_DIFF_LINES = 60
 
 
 def default_dir() -> Path:
-    """``$HARNESS_SNAPSHOT_DIR``, else this checkout's fixtures/snapshots, else ./fixtures/snapshots."""
+    """``$HARNESS_SNAPSHOT_DIR``, else ``./__snapshots__``: never inside the installed package.
+
+    The pytest plugin passes its own folder (beside the test file, or the ``harness_snapshot_dir``
+    ini value); this default only serves :class:`harness.capture.Beacons` used outside pytest.
+    """
     if env := os.environ.get("HARNESS_SNAPSHOT_DIR"):
         return Path(env)
-    if (ROOT / "fixtures").is_dir():
-        return ROOT / "fixtures" / "snapshots"
-    return Path.cwd() / "fixtures" / "snapshots"
+    return Path.cwd() / "__snapshots__"
 
 
 # ---- masks ------------------------------------------------------------------------------------

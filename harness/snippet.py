@@ -15,8 +15,10 @@ from typing import Any
 
 import jinja2
 
+from harness import resources
+
 ROOT = Path(__file__).resolve().parent.parent
-SNIPPETS_DIR = ROOT / "fixtures" / "snippets"
+SNIPPETS_DIR = resources.SNIPPETS_DIR  # the checkout's fixtures/snippets/, or the wheel's copy
 DEFAULT_PROFILE = "intilery"
 DEFAULT_KEYS: dict[str, str] = {
     "anonymous_id": "ajs_anonymous_id",

@@ -9,10 +9,12 @@ never parsed as console markup: a beacon cannot restyle or spoof the terminal.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -29,6 +31,7 @@ TYPE_STYLES = {
 }
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "blue"}
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+LINT_FIX_COLUMN_WIDTH = 110  # narrower terminals show a finding's fix in the finding's cell
 ANON_WIDTH = 8  # enough to tell devices apart in a table; --format json has the full id
 
 # (header, width) of the one-line-per-beacon view used by ``harness beacons --follow``.
@@ -54,6 +57,65 @@ def _table(title: str, **options: Any) -> Table:
     """A borderless table whose title is plain text (never console markup, even with payload in it)."""
     return Table(title=Text(_printable(title), style="bold"), box=box.SIMPLE_HEAD, title_justify="left",
                  pad_edge=False, **options)
+
+
+# ---- tables that fit ------------------------------------------------------------------------
+GAP = 3  # between columns: a space of padding each side and the (blank) SIMPLE_HEAD divider
+EDGES = 2  # ... and one edge character on each side of the table
+MIN_WRAP = 14  # a free-text column narrower than this reads badly
+
+
+@dataclass
+class Column:
+    """A column before it is placed: ids, times and numbers stay on one line; free text may wrap.
+
+    ``priority`` 0 is never dropped; higher numbers are dropped first when the table is too wide.
+    """
+
+    header: str
+    priority: int = 0
+    wrap: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    cells: list[Text] = field(default_factory=list)
+    min_wrap: int = MIN_WRAP  # a wrapping column is kept at least this wide (or its longest cell)
+
+    def need(self) -> int:
+        """The narrowest this column can be without breaking a cell (or, if it wraps, reading badly)."""
+        longest = max((cell_len(line) for cell in self.cells for line in cell.plain.split("\n")), default=1)
+        if self.wrap:
+            return max(min(self.min_wrap, longest), min(cell_len(self.header), self.min_wrap))
+        return max(longest, cell_len(self.header))
+
+
+def fitted_table(title: str, columns: list[Column], width: int | None, **options: Any) -> Table:
+    """A table that fits ``width`` columns: low-value columns are dropped first, ids never split.
+
+    ``width=None`` keeps every column (``--wide``). A caption names what was dropped.
+    """
+    kept = list(columns)
+    dropped: list[Column] = []
+    if width is not None:
+        while sum(c.need() for c in kept) + GAP * (len(kept) - 1) + EDGES > width:
+            droppable = [c for c in kept if c.priority > 0]
+            if not droppable:
+                break
+            victim = max(droppable, key=lambda c: (c.priority, kept.index(c)))
+            kept.remove(victim)
+            dropped.append(victim)
+    table = _table(title, **options)
+    for column in kept:
+        if column.wrap:
+            table.add_column(column.header, overflow="fold", min_width=column.need(), **column.options)
+        else:  # whole on one line: an id is never split
+            table.add_column(column.header, no_wrap=True, min_width=column.need(), **column.options)
+    rows = max((len(c.cells) for c in columns), default=0)
+    for i in range(rows):
+        table.add_row(*(c.cells[i] if i < len(c.cells) else Text("") for c in kept))
+    if dropped:
+        names = ", ".join(c.header for c in sorted(dropped, key=columns.index))
+        table.caption = Text(f"--wide shows {names} (hidden at {width} columns)", style="dim")
+        table.caption_justify = "left"
+    return table
 
 
 def short_id(value: Any, width: int = ANON_WIDTH) -> str:
@@ -120,30 +182,31 @@ def seq(record: Record) -> Any:
 
 
 # ---- beacons --------------------------------------------------------------------------------
-def beacons_table(records: Iterable[Record], total: int | None = None, title: str = "Beacons") -> Table:
-    """Arrival-ordered table: seq, time received, type, event/name, userId, anonymousId, transport."""
+def beacons_table(records: Iterable[Record], total: int | None = None, title: str = "Beacons",
+                  width: int | None = None) -> Table:
+    """Arrival-ordered table: seq, time received, type, event/name, userId, anonymousId, transport.
+
+    ``width``: fit that many columns (drops received, then via, then anonymousId); None keeps all.
+    """
     rows = list(records)
     shown = f"{len(rows)}" if total is None or total == len(rows) else f"last {len(rows)} of {total}"
-    table = _table(f"{title} ({shown})")
-    table.add_column("#", justify="right", style="dim", no_wrap=True)
-    table.add_column("received", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column("event / name", overflow="fold", ratio=3)
-    table.add_column("userId", overflow="fold", ratio=2)
-    table.add_column("anonymousId", no_wrap=True)
-    table.add_column("via", style="dim", overflow="fold")
+    seq_col = Column("#", options={"justify": "right", "style": "dim"})
+    received = Column("received", priority=4)
+    kind_col = Column("type")
+    name_col = Column("event / name", wrap=True)
+    user = Column("userId")
+    anon = Column("anonymousId", priority=2)
+    via = Column("via", priority=3, options={"style": "dim"})
     for record in rows:
         kind = str(record.get("type") or "")
-        table.add_row(
-            _text(seq(record)),
-            _text(clock(record.get("receivedAt"))),
-            _text(kind, TYPE_STYLES.get(kind, "")),
-            _text(what(record)),
-            _text(record.get("userId"), "bold"),
-            _text(short_id(record.get("anonymousId"))),
-            _text(transport(record)),
-        )
-    return table
+        seq_col.cells.append(_text(seq(record)))
+        received.cells.append(_text(clock(record.get("receivedAt"))))
+        kind_col.cells.append(_text(kind, TYPE_STYLES.get(kind, "")))
+        name_col.cells.append(_text(what(record)))
+        user.cells.append(_text(record.get("userId"), "bold"))
+        anon.cells.append(_text(short_id(record.get("anonymousId"))))
+        via.cells.append(_text(transport(record)))
+    return fitted_table(f"{title} ({shown})", [seq_col, received, kind_col, name_col, user, anon, via], width)
 
 
 def beacon_line_header() -> Text:
@@ -168,7 +231,7 @@ def beacon_line(record: Record) -> Text:
     for i, ((value, style), (_, width)) in enumerate(zip(cells, LINE_COLUMNS, strict=True)):
         value = _printable(value)
         last = i == len(cells) - 1
-        if not last and len(value) > width:
+        if not last and len(value) > width and LINE_COLUMNS[i][0] != "userId":  # a userId is never cut
             value = value[: width - 1] + "…"
         line.append(value if last else value.ljust(width), style=style)
         if not last:
@@ -176,28 +239,25 @@ def beacon_line(record: Record) -> Text:
     return line
 
 
-def bad_table(entries: Iterable[Record], total: int | None = None) -> Table:
+def bad_table(entries: Iterable[Record], total: int | None = None, width: int | None = None) -> Table:
     """Rejected submissions with the collector's reason (never silently dropped)."""
     rows = list(entries)
     shown = f"{len(rows)}" if total is None or total == len(rows) else f"last {len(rows)} of {total}"
-    table = _table(f"Rejected submissions ({shown})")
-    table.add_column("id", justify="right", style="dim", no_wrap=True)
-    table.add_column("received", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("path", no_wrap=True)
-    table.add_column("reason", overflow="fold", ratio=3, style="red")
-    table.add_column("body", overflow="fold", ratio=2, style="dim")
+    ident = Column("id", options={"justify": "right", "style": "dim"})
+    received = Column("received", priority=3)
+    status = Column("status", priority=1)
+    path = Column("path", priority=2)
+    reason = Column("reason", wrap=True, options={"style": "red"})
+    body = Column("body", priority=4, wrap=True, options={"style": "dim"})
     for entry in rows:
         raw = str(entry.get("raw") or "")
-        table.add_row(
-            _text(entry.get("id")),
-            _text(clock(entry.get("receivedAt"), with_date=True)),
-            _text(entry.get("status")),
-            _text(entry.get("path")),
-            _text(entry.get("reason")),
-            _text(raw if len(raw) <= 120 else raw[:117] + "..."),
-        )
-    return table
+        ident.cells.append(_text(entry.get("id")))
+        received.cells.append(_text(clock(entry.get("receivedAt"), with_date=True)))
+        status.cells.append(_text(entry.get("status")))
+        path.cells.append(_text(entry.get("path")))
+        reason.cells.append(_text(entry.get("reason")))
+        body.cells.append(_text(raw if len(raw) <= 120 else raw[:117] + "..."))
+    return fitted_table(f"Rejected submissions ({shown})", [ident, received, status, path, reason, body], width)
 
 
 # ---- profiles ---------------------------------------------------------------------------------
@@ -218,32 +278,37 @@ def person_label(profile: Record) -> str:
     return f"anonymous {short_id(anons[0])}" if anons else "anonymous"
 
 
-def profiles_table(profiles: Iterable[Record]) -> Table:
-    """One row per identity profile: who, which anonymousIds/devices, how much, when, traits."""
+def profiles_table(profiles: Iterable[Record], width: int | None = None) -> Table:
+    """One row per identity profile: who, which anonymousIds/devices, how much, when, traits.
+
+    Every userId is shown whole, one per line. ``width``: fit that many columns (first and last
+    seen go first, then devices); None keeps all.
+    """
     rows = list(profiles)
-    table = _table(f"Identity profiles ({len(rows)})")
-    table.add_column("#", justify="right", style="dim", no_wrap=True)
-    table.add_column("person", overflow="fold", ratio=2)
-    table.add_column("anonymousIds", no_wrap=True)
-    table.add_column("devices", justify="right", no_wrap=True)
-    table.add_column("events", justify="right", no_wrap=True)
-    table.add_column("first seen", no_wrap=True)
-    table.add_column("last seen", no_wrap=True)
-    table.add_column("traits", overflow="fold", ratio=3)
+    number = Column("#", options={"justify": "right", "style": "dim"})
+    person = Column("person")
+    anons_col = Column("anonymousIds", priority=3)
+    devices = Column("devices", priority=4, options={"justify": "right"})
+    events = Column("events", priority=2, options={"justify": "right"})
+    first = Column("first seen", priority=6)
+    last = Column("last seen", priority=5)
+    traits = Column("traits", priority=1, wrap=True)
     for i, profile in enumerate(rows, 1):
         anons = Text("\n").join(_text(short_id(a)) for a in profile.get("anonymous_ids") or []) or _text(None)
         identified = bool(profile.get("identified", bool(profile.get("user_ids"))))
-        table.add_row(
-            _text(i),
-            _text(person_label(profile), "bold" if identified else "italic"),
-            anons,
-            _text(len(profile.get("devices") or [])),
-            _text(profile.get("event_count", len(profile.get("messages") or []))),
-            _text(clock(profile.get("first_seen"), with_date=True)),
-            _text(clock(profile.get("last_seen"), with_date=True)),
-            _traits_text(profile.get("traits")),
-        )
-    return table
+        users = [str(u) for u in profile.get("user_ids") or []]
+        who = (Text("\n").join(_text(u, "bold") for u in users) if users
+               else _text(person_label(profile), "bold" if identified else "italic"))
+        number.cells.append(_text(i))
+        person.cells.append(who)
+        anons_col.cells.append(anons)
+        devices.cells.append(_text(len(profile.get("devices") or [])))
+        events.cells.append(_text(profile.get("event_count", len(profile.get("messages") or []))))
+        first.cells.append(_text(clock(profile.get("first_seen"), with_date=True)))
+        last.cells.append(_text(clock(profile.get("last_seen"), with_date=True)))
+        traits.cells.append(_traits_text(profile.get("traits")))
+    return fitted_table(f"Identity profiles ({len(rows)})",
+                        [number, person, anons_col, devices, events, first, last, traits], width)
 
 
 def _mtu_count(value: Any, month: str) -> int | None:
@@ -309,27 +374,24 @@ def timeline_table(profile: Record) -> Table:
     return table
 
 
-def device_timeline(messages: Iterable[Record], title: str) -> Table:
+def device_timeline(messages: Iterable[Record], title: str, width: int | None = None) -> Table:
     """One device's calls in the order they were made (device clock): what ``harness demo`` prints per device."""
     rows = sorted((m for m in messages if isinstance(m, Mapping)), key=_message_time)
-    table = _table(title)
-    table.add_column("time", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column("event / name", overflow="fold", ratio=3)
-    table.add_column("userId", overflow="fold", ratio=2)
-    table.add_column("anonymousId", no_wrap=True)
-    table.add_column("via", style="dim", no_wrap=True)
+    when = Column("time", priority=3)
+    kind_col = Column("type")
+    name_col = Column("event / name", wrap=True)
+    user = Column("userId")
+    anon = Column("anonymousId", priority=1)
+    via = Column("via", priority=2, options={"style": "dim"})
     for message in rows:
         kind = str(message.get("type") or "")
-        table.add_row(
-            _text(clock(_message_time(message), with_date=True)),
-            _text(kind, TYPE_STYLES.get(kind, "")),
-            _text(what(message)),
-            _text(message.get("userId"), "bold"),
-            _text(short_id(message.get("anonymousId"))),
-            _text(transport(message)),
-        )
-    return table
+        when.cells.append(_text(clock(_message_time(message), with_date=True)))
+        kind_col.cells.append(_text(kind, TYPE_STYLES.get(kind, "")))
+        name_col.cells.append(_text(what(message)))
+        user.cells.append(_text(message.get("userId"), "bold"))
+        anon.cells.append(_text(short_id(message.get("anonymousId"))))
+        via.cells.append(_text(transport(message)))
+    return fitted_table(title, [when, kind_col, name_col, user, anon, via], width)
 
 
 # ---- lint -----------------------------------------------------------------------------------------
@@ -337,27 +399,29 @@ def sort_findings(findings: Iterable[Record]) -> list[Record]:
     return sorted(findings, key=lambda f: (SEVERITY_ORDER.get(str(f.get("severity")), 9), str(f.get("rule"))))
 
 
-def lint_table(findings: Iterable[Record]) -> Table:
+def lint_table(findings: Iterable[Record], width: int | None = None) -> Table:
     """Findings, errors first: severity, rule and claim, what is wrong, the one-line fix."""
     rows = sort_findings(findings)
-    table = _table(f"Lint findings ({len(rows)})", show_lines=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("rule", overflow="fold", ratio=1)
-    table.add_column("claim", no_wrap=True)
-    table.add_column("finding", overflow="fold", ratio=3)
-    table.add_column("fix", overflow="fold", ratio=2, style="green")
-    table.add_column("msgs", justify="right", no_wrap=True)
+    inline_fix = width is not None and width < LINT_FIX_COLUMN_WIDTH  # narrow: the fix goes under the finding
+    severity_col = Column("severity")
+    rule = Column("rule")
+    claim = Column("claim", priority=2)
+    finding_col = Column("finding", wrap=True, min_wrap=36)
+    fix = Column("fix", priority=3, wrap=True, options={"style": "green"})
+    msgs = Column("msgs", priority=1, options={"justify": "right"})
     for finding in rows:
         severity = str(finding.get("severity") or "")
-        table.add_row(
-            _text(severity, SEVERITY_STYLES.get(severity, "")),
-            _text(finding.get("rule")),
-            _text(finding.get("claim")),
-            _text(finding.get("message")),
-            _text(finding.get("fix"), "green"),
-            _text(len(finding.get("message_ids") or [])),
-        )
-    return table
+        severity_col.cells.append(_text(severity, SEVERITY_STYLES.get(severity, "")))
+        rule.cells.append(_text(finding.get("rule")))
+        claim.cells.append(_text(finding.get("claim")))
+        message = _text(finding.get("message"))
+        if inline_fix and finding.get("fix"):
+            message.append("\nfix: ", style="bold green").append(_printable(str(finding["fix"])), style="green")
+        finding_col.cells.append(message)
+        fix.cells.append(_text(finding.get("fix"), "green"))
+        msgs.cells.append(_text(len(finding.get("message_ids") or [])))
+    columns = [severity_col, rule, claim, finding_col, *([] if inline_fix else [fix]), msgs]
+    return fitted_table(f"Lint findings ({len(rows)})", columns, width, show_lines=True)
 
 
 def lint_summary(findings: Iterable[Record]) -> Text:
@@ -375,6 +439,6 @@ def lint_summary(findings: Iterable[Record]) -> Text:
     return out
 
 
-def lint_view(findings: Iterable[Record]) -> RenderableType:
+def lint_view(findings: Iterable[Record], width: int | None = None) -> RenderableType:
     rows = list(findings)
-    return Group(lint_table(rows), lint_summary(rows)) if rows else lint_summary(rows)
+    return Group(lint_table(rows, width), lint_summary(rows)) if rows else lint_summary(rows)

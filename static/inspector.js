@@ -525,7 +525,10 @@
       const who = p.identified ? `${(p.user_ids || []).map(str).join(', ')}` : 'anonymous visitor';
       const title = svg('text', { x: 16, y: top + 15, class: 'person-title' }, `${index + 1}. ${who}`);
       g.append(title);
-      const sub = [traits.name ? str(traits.name) : '', `${lanes.length} device${lanes.length === 1 ? '' : 's'}`,
+      // devices as the API and the CLI count them (browser profiles); lanes are anonymousIds
+      const devices = Array.isArray(p.devices) ? p.devices.length : lanes.length;
+      const sub = [traits.name ? str(traits.name) : '', `${devices} device${devices === 1 ? '' : 's'}`,
+        lanes.length !== devices ? `${lanes.length} anonymousId${lanes.length === 1 ? '' : 's'}` : '',
         `${p.event_count || person.messages.length} messages`].filter(Boolean).join(' · ');
       g.append(svg('text', { x: 16, y: top + 28, class: 'person-sub' }, sub));
 
@@ -633,6 +636,36 @@
     }
   }
 
+  /** The "Reset store" button: DELETE /api/beacons after a confirmation, then show the empty store. */
+  async function resetStore() {
+    if (!window.confirm('Delete every captured beacon, rejected submission and counter on this server?')) return;
+    const button = $('reset-store');
+    button.disabled = true;
+    try {
+      const response = await fetch('/api/beacons', {
+        method: 'DELETE', headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+      if (response.status === 401) throw new Error('This server needs its API token: open /inspector?token=…');
+      if (!response.ok) throw new Error(`DELETE /api/beacons answered ${response.status}`);
+      state.beacons.clear();
+      state.byMessageId.clear();
+      state.fresh.clear();
+      state.violations.clear();
+      state.selected = null;
+      $('detail-title').textContent = 'Select a beacon to see its JSON';
+      $('detail-facts').replaceChildren();
+      $('detail-notes').replaceChildren();
+      $('detail-json').textContent = '';
+      resort();
+      renderBeacons();
+      banner('');
+      await refreshAnalysis();
+    } catch (err) {
+      banner(err && err.message ? err.message : 'reset failed');
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   function setLive(stateName, text) {
     const node = $('live');
     node.dataset.state = stateName;
@@ -664,6 +697,7 @@
     form.addEventListener('change', scheduleRender);
     form.addEventListener('submit', (e) => e.preventDefault());
     $('f-clear').addEventListener('click', () => { form.reset(); scheduleRender(); });
+    $('reset-store').addEventListener('click', resetStore);
     const body = $('beacon-rows');
     body.addEventListener('click', (e) => {
       const row = e.target.closest('tr[data-seq]');

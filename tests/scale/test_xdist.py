@@ -41,6 +41,7 @@ def test_two_workers_each_run_their_own_harness(tmp_path: Path) -> None:
     ``--harness-db PATH`` with ``-n`` gives PATH.gw0, PATH.gw1 ...: never one SQLite file for two stores.
     """
     shared = tmp_path / "store" / "beacons.sqlite"
+    shared.parent.mkdir()  # --harness-db never creates folders
     result, probe_out = _run(tmp_path, [*E2E_SUBSET, "tests/scale/xdist_probe.py"], f"--harness-db={shared}")
     out = result.stdout + result.stderr
     summary = re.findall(r"^(\d+) failed, (\d+) passed(?:, \d+ warnings?)? in ", out, re.M)
@@ -62,8 +63,8 @@ def test_two_workers_each_run_their_own_harness(tmp_path: Path) -> None:
         w: str(shared.with_name(f"beacons.{w}.sqlite")) for w in ("gw0", "gw1")}, "one --harness-db file per worker"
     assert len({r["anonymousId"] for r in records}) == 8, "every test had a fresh device"
 
-    # failure reports: one folder per failing test, each with only that test's beacons
-    reports = sorted((tmp_path / "test-results").glob("*test_failing*/beacons.json"))
+    # failure reports: one folder per failing test (pytest-playwright's, under --output), each with only its beacons
+    reports = sorted((tmp_path / "out").glob("*test-failing*/beacons.json"))
     assert len(reports) == 2, f"failure reports: {reports}\n{out[-2000:]}"
     failing = {r["test"]: r["anonymousId"] for r in records if r["test"].startswith("test_failing")}
     for report in reports:
