@@ -9,9 +9,9 @@ PYTEST_ARGS ?=
 # tests, so the long ones do not leave a tail); 0 = one process
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup browser demo test serve bench lint stress clean
+.PHONY: setup browser npm demo test serve bench lint stress clean
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser npm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,22 @@ browser: $(STAMP)
 	    echo "installing Playwright's chromium"; $(BIN)/playwright install chromium; \
 	  fi; \
 	  $(BIN)/python -m harness.browser; }
+
+# The real tracking libraries the bundled profiles embed (profiles-npm/package-lock.json, integrity-checked):
+# npm ci from the npm registry, skipped when node_modules was installed from this very lockfile.
+NPM_DIR  := profiles-npm
+NPM_MARK := $(NPM_DIR)/node_modules/.harness-lock-sha256
+npm:
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's npm with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "npm is missing: install Node.js (with npm) to use the analytics-next profile"; exit 1; fi; }
+	@want=$$(sha256sum $(NPM_DIR)/package-lock.json | cut -d' ' -f1); \
+	if [ "$$(cat $(NPM_MARK) 2>/dev/null)" = "$$want" ]; then :; else \
+	  echo "npm ci in $(NPM_DIR) (real tracking libraries for the bundled profiles)"; \
+	  (cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) && echo "$$want" > $(NPM_MARK); fi
 
 demo: setup
 	$(BIN)/harness demo

@@ -89,6 +89,10 @@ class Device:
     def ready(self, timeout_ms: int = 10_000) -> None:
         self.tab.evaluate(_READY_JS, timeout_ms)
 
+    def library_pending(self) -> bool:
+        """True while the loader stub still stands in for the library (the profile's ``not_loaded`` test)."""
+        return bool(self.tab.evaluate(f"() => !!({self.profile.not_loaded})"))
+
     # ---- analytics calls (public API only) -------------------------------------------------
     def call(self, method: str, *args: Any) -> None:
         """``analytics[method](...args, callback)``; returns once the library calls back."""
@@ -136,8 +140,8 @@ class Device:
         return list(self.context.cookies(self.tab.url if self.tab.url.startswith("http") else self.base_url))
 
     def cookies(self) -> dict[str, Any]:
-        """Cookie name -> decoded value, as the current page's URL sees them."""
-        return {c["name"]: decode_value(c["value"]) for c in self.raw_cookies()}
+        """Cookie name -> value decoded as the profile declares (its [storage]), as the current page's URL sees them."""
+        return {c["name"]: self.profile.decode(c["name"], c["value"], "cookie") for c in self.raw_cookies()}
 
     def cookie(self, key: str) -> dict[str, Any] | None:
         """The full cookie (expires, domain, ...) for a profile key name (e.g. 'anonymous_id') or a name."""
@@ -147,7 +151,7 @@ class Device:
     def local_storage(self) -> dict[str, Any]:
         raw = self.tab.evaluate(
             "() => Object.fromEntries(Object.keys(localStorage).map((k) => [k, localStorage.getItem(k)]))")
-        return {k: decode_value(v) for k, v in raw.items()}
+        return {k: self.profile.decode(k, v, "local") for k, v in raw.items()}
 
     def stored(self, key: str) -> tuple[Any, Any]:
         """(cookie value, localStorage value) for a profile key such as 'anonymous_id'."""
