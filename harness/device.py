@@ -14,6 +14,7 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page, Playwright
 
 from harness.snippet import SnippetProfile
+from harness.transport import observe as observe_transport
 
 MOBILE_DEVICE = "iPhone 13"
 CALLBACK_TIMEOUT_MS = 5000  # upper bound on a library's callback; the call resolves as soon as it fires
@@ -67,6 +68,7 @@ class Device:
         self.kind = kind
         self.name = name or kind
         self.offset = timedelta(0)
+        observe_transport(context)  # how each beacon leaves the page is observed, not reported (harness.transport)
         self.tab: Page = context.new_page()
         self.console_errors: list[str] = []
         self.tab.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)

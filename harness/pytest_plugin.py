@@ -22,7 +22,7 @@ from harness.capture import Beacons
 from harness.device import Device, context_options
 from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
-from harness.snippet import ProfileError, load_profile
+from harness.snippet import ProfileError, SnippetProfile, load_profile
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -121,6 +121,34 @@ class _Overrides:
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Overrides(), "harness-overrides")
     config.addinivalue_line("markers", "claims(*ids): claims-table rows (C1..C26) this test proves")
+    config.addinivalue_line("markers", "library(*names, reason=''): a test of these libraries' own behaviour "
+                                       "(options, wire details); skipped, with the reason, when --snippet "
+                                       "embeds another library")
+
+
+def selected_profile(config: pytest.Config) -> SnippetProfile:
+    """The --snippet profile, loaded once per session (a bad one is a usage error)."""
+    cached = getattr(config, "_harness_profile", None)
+    if cached is None:
+        try:
+            cached = load_profile(config.getoption("--snippet"))
+        except ProfileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config._harness_profile = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.library("intilery", reason=...)``: run only when the selected profile embeds that library;
+    otherwise skipped, and the skip names the library, the reason and the profile."""
+    for item in items:
+        for mark in item.iter_markers("library"):
+            profile = selected_profile(config)
+            if profile.library not in mark.args:
+                why = mark.kwargs.get("reason") or "a test of that library's own behaviour"
+                item.add_marker(pytest.mark.skip(
+                    reason=f"{'/'.join(mark.args)} only ({why}); --snippet {profile.name} embeds {profile.library}"))
+                break
 
 
 @pytest.fixture(scope="session")
@@ -129,10 +157,7 @@ def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPat
     """The running server (site + collector + API) on a free port, with a real SQLite file."""
     public = pytestconfig.getoption("--harness-host")
     bind = "127.0.0.1" if is_loopback(public) else "0.0.0.0"
-    try:
-        profile = load_profile(pytestconfig.getoption("--snippet"))
-    except ProfileError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    profile = selected_profile(pytestconfig)
     db = pytestconfig.getoption("--harness-db") or str(tmp_path_factory.mktemp("harness") / "beacons.sqlite")
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # pytest -n: one file per worker, never a shared store
     if worker and db != ":memory:" and pytestconfig.getoption("--harness-db"):
@@ -143,6 +168,13 @@ def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPat
     server.stop()
 
 
+def snapshot_dir(profile: SnippetProfile) -> Path:
+    """Golden payloads are per library: <snapshot root>/<profile's snapshots name>/ (e.g. intilery/)."""
+    from harness.snapshot import default_dir
+
+    return default_dir() / (profile.snapshots or profile.library or profile.name)
+
+
 @pytest.fixture
 def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest) -> Beacons:
     """The store, emptied (and faults cleared) before the test."""
@@ -150,6 +182,7 @@ def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest) -> Be
     harness_server.faults.clear()
     captured = Beacons(harness_server.store, harness_server.config.tracking_plan)
     captured.snapshot_update = bool(request.config.getoption("--snapshot-update"))
+    captured.snapshot_dir = snapshot_dir(harness_server.profile)
     captured.test_name = request.node.name
     return captured
 

@@ -84,6 +84,9 @@ def template_vars(request: web.Request) -> dict[str, Any]:
         "cdn_url": asset_origin + ASSET_PREFIX.rstrip("/"),
         "load_options": options,
         "delivery_mode": mode or profile.default_delivery,
+        # "site": id cookies on the registrable domain (the norm); "host": host-only, the subdomain
+        # misconfiguration a test asks for with Config(extra={"cookie_scope": "host"})
+        "cookie_scope": config.extra.get("cookie_scope", "site"),
     }
 
 

@@ -37,6 +37,8 @@ DEFAULT_KEYS: dict[str, str] = {
     "group_id": "ajs_group_id",
     "group_traits": "ajs_group_properties",
 }
+# template variables a caller may leave out (the harness's own pages always give every one)
+OPTIONAL_VARS: dict[str, Any] = {"delivery_mode": None, "cookie_scope": "site", "load_options": {}}
 # analytics.js libraries set `initialized` on the object that replaces the loader stub
 DEFAULT_NOT_LOADED = "!(window.analytics && window.analytics.initialized)"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -86,6 +88,7 @@ class DeliveryMode:
     name: str
     summary: str = ""  # how calls travel and what happens on unload, in one sentence (repro explanations)
     hold_ms: int = 0  # the longest the library may hold a call on a page that stays (batching timers)
+    unload_safe: bool = False  # the profile claims calls made right before a navigation still arrive
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class SnippetProfile:
     delivery: tuple[DeliveryMode, ...] = ()
     default_delivery: str | None = None
     snapshots: str = ""  # folder name under fixtures/snapshots for golden payloads (default: the library)
+    cookie_scopes: tuple[str, ...] = ("site",)  # "host": the template can render the host-only misconfiguration
 
     @property
     def enabled(self) -> bool:
@@ -141,13 +145,13 @@ class SnippetProfile:
         """The HTML fragment for a page's <head>; empty for the ``none`` profile."""
         if not self.enabled or self.folder is None:
             return ""
-        return self._env().get_template(self.template or "").render(**context)
+        return self._env().get_template(self.template or "").render(**{**OPTIONAL_VARS, **context})
 
     def render_route(self, route: Route, **context: Any) -> str:
         """A declared document (no HTML escaping: it is JSON or the like, and its values come from the harness)."""
         env = self._env()
         env.autoescape = False
-        return env.get_template(route.template).render(**context)
+        return env.get_template(route.template).render(**{**OPTIONAL_VARS, **context})
 
     # ---- what the profile serves -----------------------------------------------------------
     def serve(self, tail: str) -> Served | None:
@@ -285,7 +289,8 @@ def _delivery(data: dict[str, Any], toml: Path) -> tuple[tuple[DeliveryMode, ...
     modes = []
     for name, spec in (section.get("modes") or {}).items():
         spec = spec if isinstance(spec, dict) else {"summary": str(spec)}
-        modes.append(DeliveryMode(str(name), str(spec.get("summary", "")), int(spec.get("hold_ms", 0))))
+        modes.append(DeliveryMode(str(name), str(spec.get("summary", "")), int(spec.get("hold_ms", 0)),
+                                  bool(spec.get("unload_safe", False))))
     default = section.get("default")
     if default is not None and default not in {m.name for m in modes}:
         raise ProfileError(f"{toml}: delivery default {default!r} is not one of its [delivery.modes]")
@@ -354,4 +359,5 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         delivery=modes,
         default_delivery=default,
         snapshots=str(data.get("snapshots", library_name)),
+        cookie_scopes=tuple(str(x) for x in library.get("cookie_scopes", ["site"])),
     )
