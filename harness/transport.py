@@ -15,16 +15,18 @@ server library, curl          -                   -                           no
 ============================  ==================  ==========================  =====================
 
 (Sec-Fetch-* only go to trustworthy origins; to http://www.shop.test a browser's POST carries
-only Origin.) So the request headers tell a browser from anything else, but not one browser transport from
-another; and a keepalive fetch differs from a plain one nowhere at request time (its only trace is
-that DevTools never reports a response for it). The harness therefore observes the call itself:
-:data:`INIT_SCRIPT`, added to every device's browser context before any page script runs, wraps
-``navigator.sendBeacon``, ``fetch`` (reading its ``keepalive`` flag), ``fetchLater`` and
-``XMLHttpRequest.open``, and marks each POST to a ``/v1/`` path with the query parameter
-:data:`QUERY` naming the API the page used. Body, headers, method, credentials and CORS mode are
-untouched; the collector reads the mark (only from a browser: Sec-Fetch-Mode or Origin present)
-and drops it. The test ``tests/e2e/test_transport.py`` checks the marks against Playwright's own
-``resource_type`` for the same requests.
+only Origin.) So the request headers tell a browser from anything else, but not one browser
+transport from another; and a keepalive fetch differs from a plain one nowhere at request time
+(its only trace is that DevTools never reports a response for it). The harness therefore observes
+the call itself: :data:`INIT_SCRIPT`, added to every device's browser context before any page
+script runs, wraps ``navigator.sendBeacon``, ``fetch`` (reading its ``keepalive`` flag),
+``fetchLater`` and ``XMLHttpRequest.open``, and marks each POST to a ``/v1/`` path with the query
+parameter :data:`QUERY` naming the API the page used. Body, headers, method, credentials and CORS
+mode are untouched (a ``fetch(new Request(...))`` with a body is left unmarked: re-wrapping it
+would turn the body into a stream upload; libraries pass URLs). The collector reads the mark
+(only from a browser: Sec-Fetch-Mode or Origin present) and drops it. The test
+``tests/e2e/test_transport.py`` checks the marks against Playwright's own ``resource_type`` for
+the same requests.
 
 Without the script (a browser the harness does not drive, e.g. ``harness serve`` with your own
 Chrome) a beacon is ``browser``; a request with neither Sec-Fetch-* nor Origin is ``server``.
@@ -37,7 +39,7 @@ from collections.abc import Mapping
 QUERY = "hx_transport"
 OBSERVED = ("beacon", "xhr", "fetch", "fetch-keepalive", "fetchlater")
 BROWSER = "browser"  # a browser sent it; which API is unknown (no harness script in that page)
-SERVER = "server"  # no Sec-Fetch-* headers: not a browser (server-side libraries, curl, tests)
+SERVER = "server"  # neither Sec-Fetch-* nor Origin: not a browser (server-side libraries, curl, tests)
 
 INIT_SCRIPT = """(() => {
   // Intilery harness: mark how each POST to a /v1/ path leaves the page (see harness/transport.py).
@@ -62,19 +64,13 @@ INIT_SCRIPT = """(() => {
   wrap(Navigator.prototype, 'sendBeacon', (original) => function (url, data) {
     return original.call(this, mark(url, 'beacon'), data);
   });
-  const post = (input, init) => String((init && init.method) || (input instanceof Request ? input.method : 'GET'))
-    .toUpperCase() === 'POST';
   const fetchLike = (how) => (original) => function (input, init) {
-    if (!post(input, init)) return original.apply(this, arguments);
-    const keepalive = !!((init && 'keepalive' in init) ? init.keepalive
-      : (input instanceof Request && input.keepalive));
-    const kind = how || (keepalive ? 'fetch-keepalive' : 'fetch');
-    if (input instanceof Request) {
-      const marked = mark(input.url, kind);
-      return marked === input.url ? original.apply(this, arguments)
-        : original.call(this, new Request(marked, input), init);
+    // A Request object's body cannot be re-wrapped without turning it into a stream upload (which fails
+    // over HTTP/1.1, and is refused for keepalive): sent unmarked, the collector records "browser".
+    if (input instanceof Request || String((init && init.method) || 'GET').toUpperCase() !== 'POST') {
+      return original.apply(this, arguments);
     }
-    return original.call(this, mark(input, kind), init);
+    return original.call(this, mark(input, how || (init.keepalive ? 'fetch-keepalive' : 'fetch')), init);
   };
   wrap(window, 'fetch', fetchLike(null));
   wrap(window, 'fetchLater', fetchLike('fetchlater'));
