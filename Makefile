@@ -52,8 +52,18 @@ npm:
 demo: setup
 	$(BIN)/harness demo
 
+# The whole suite against our library, then the library-neutral suite (conformance e2e, assertions,
+# sign-up loss) against the real @segment/analytics-next; tests of one library's own options skip, saying why.
+NEUTRAL_TESTS ?= tests/e2e tests/assertions tests/repro
+OTHER_SNIPPETS ?= analytics-next
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS) || status=1; \
+	for snippet in $(OTHER_SNIPPETS); do \
+	  echo "== library-neutral suite with --snippet $$snippet"; \
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --snippet $$snippet $(NEUTRAL_TESTS) \
+	    $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
 
 stress: setup
 	$(BIN)/python -m pytest -m stress $(PYTEST_ARGS)
