@@ -128,6 +128,8 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
         click.echo(f"  collector  {base}/v1/")
         click.echo(f"  inspector  {base}/inspector")
         click.echo(f"  api        {base}/api/beacons")
+        if profile.routes or any(asset.path for asset in profile.assets):  # the profile acts as a CDN
+            click.echo(f"  cdn        {base}/snippet-assets/  ({profile.library} files and documents)")
         click.echo("Ctrl-C to stop.")
         sys.stdout.flush()
 
