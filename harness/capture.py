@@ -211,7 +211,8 @@ class Beacons:
     # ---- golden payloads ----------------------------------------------------------------------
     def match_snapshot(self, name: str, mask: Iterable[str] = (), **filters: Any) -> Path:
         """Compare the captured messages (arrival order; ``filters`` as in :meth:`expect`) with
-        fixtures/snapshots/<name>.json; ``--snapshot-update`` rewrites it. Returns the file path.
+        ``snapshot_dir``/<name>.json (the plugin: fixtures/snapshots/<library>/); ``--snapshot-update`` rewrites
+        it. Returns the file path.
 
         ``mask`` names more volatile fields (``["properties.order_id"]``); they are numbered so
         equal values must stay equal.
