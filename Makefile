@@ -9,9 +9,9 @@ PYTEST_ARGS ?=
 # tests, so the long ones do not leave a tail); 0 = one process
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup browser demo test serve bench lint stress clean
+.PHONY: setup browser npm demo test serve bench lint stress clean
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser npm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,13 +33,39 @@ browser: $(STAMP)
 	  fi; \
 	  $(BIN)/python -m harness.browser; }
 
+# The real tracking libraries the bundled profiles embed (profiles-npm/package-lock.json, integrity-checked):
+# npm ci from the npm registry, skipped when node_modules was installed from this very lockfile.
+NPM_DIR  := profiles-npm
+NPM_MARK := $(NPM_DIR)/node_modules/.harness-lock-sha256
+npm:
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's npm with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "npm is missing: install Node.js (with npm) to use the analytics-next profile"; exit 1; fi; }
+	@want=$$(sha256sum $(NPM_DIR)/package-lock.json | cut -d' ' -f1); \
+	if [ "$$(cat $(NPM_MARK) 2>/dev/null)" = "$$want" ]; then :; else \
+	  echo "npm ci in $(NPM_DIR) (real tracking libraries for the bundled profiles)"; \
+	  (cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) && echo "$$want" > $(NPM_MARK); fi
+
 demo: setup
 	$(BIN)/harness demo
 
+# The whole suite against our library, then the library-neutral suite (conformance e2e, assertions,
+# sign-up loss) against the real @segment/analytics-next; tests of one library's own options skip, saying why.
 # --harness-calendar: the clock-sensitive tests also run at month/year ends, a leap day, DST changes
-# and far time zones (docs/time.md), so a red CI never depends on today's date
+# and far time zones (docs/time.md), so a red CI never depends on today's date.
+NEUTRAL_TESTS ?= tests/e2e tests/assertions tests/repro
+OTHER_SNIPPETS ?= analytics-next
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --harness-calendar $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --harness-calendar $(PYTEST_ARGS) || status=1; \
+	for snippet in $(OTHER_SNIPPETS); do \
+	  echo "== library-neutral suite with --snippet $$snippet"; \
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --harness-calendar --snippet $$snippet $(NEUTRAL_TESTS) \
+	    $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
 
 stress: setup
 	$(BIN)/python -m pytest -m stress $(PYTEST_ARGS)

@@ -20,7 +20,11 @@ DATA_DIRS = {
     "static": "static",
     "fixtures/snippets": "snippets",
     "fixtures/plans": "plans",
+    "fixtures/sitemaps": "sitemaps",
 }
+# Copied when present: the npm packages `make setup` installed (profiles-npm/package-lock.json pins them), so
+# an installed wheel can serve the real libraries its bundled profiles embed. Never committed to git.
+OPTIONAL_DIRS = {"profiles-npm/node_modules": "npm"}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
 
 
@@ -32,8 +36,10 @@ class BuildPyWithData(build_py):
         if getattr(self, "editable_mode", False):
             return  # an editable install reads the checkout's folders
         target = Path(self.build_lib) / "harness" / "_data"
-        for source, name in DATA_DIRS.items():
+        for source, name in {**DATA_DIRS, **OPTIONAL_DIRS}.items():
             src = HERE / source
+            if source in OPTIONAL_DIRS and not src.is_dir():
+                continue
             if not src.is_dir():
                 raise SystemExit(f"setup.py: {src} is missing; cannot build a wheel without it")
             dest = target / name

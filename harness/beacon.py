@@ -33,7 +33,7 @@ TYPES: dict[str, str] = {
 }
 BATCH_PATHS = frozenset({"batch", "b"})
 KNOWN_TYPES = frozenset(TYPES.values())
-TRANSPORTS = frozenset({"beacon", "fetch-keepalive", "fetch", "fetchlater", "xhr", "server"})
+TRANSPORTS = frozenset({"beacon", "fetch-keepalive", "fetch", "fetchlater", "xhr", "browser", "server", "other"})
 ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
 OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 NOT_SHARED = frozenset({"writeKey", "batch", "messageId", "type"})  # per message only, never copied from a batch
@@ -294,21 +294,13 @@ class RequestInfo:
     device: str | None
     received_ms: float
     received_at: str
+    transport: str = ""  # observed by the collector (harness.transport.observed); "" = not known
 
 
 def detect_transport(message: dict[str, Any], user_agent: str) -> str:
-    """How the message travelled: the library's own _metadata first, then request headers."""
-    meta = message.get("_metadata")
-    if isinstance(meta, dict):
-        transport = meta.get("transport")
-        if isinstance(transport, str) and transport in TRANSPORTS:
-            return transport
-    context = message.get("context")
-    library = context.get("library") if isinstance(context, dict) else None
-    name = library.get("name") if isinstance(library, dict) else None
-    if "python" in user_agent.lower() or (isinstance(name, str) and "python" in name.lower()):
-        return "server"
-    return "other"
+    """Fallback when the collector did not observe the request: never the payload's word (a library's
+    ``_metadata`` or library name), only the User-Agent of a server-side client."""
+    return "server" if "python" in user_agent.lower() else "other"
 
 
 def enrich(message: dict[str, Any], shared: dict[str, Any], info: RequestInfo) -> dict[str, Any]:
@@ -330,7 +322,7 @@ def enrich(message: dict[str, Any], shared: dict[str, Any], info: RequestInfo) -
         record["writeKey"] = key
     record["_meta"] = {
         "path": info.path,
-        "transport": detect_transport(record, info.user_agent),
+        "transport": info.transport or detect_transport(record, info.user_agent),
         "device": info.device,
         "received_ms": info.received_ms,
     }

@@ -224,8 +224,9 @@ class Beacons:
                        **filters: Any) -> Path:
         """Compare the captured messages (arrival order; ``filters`` as in :meth:`expect`) with
         ``<snapshot dir>/<name>.json``; ``--snapshot-update`` rewrites it. Returns the file path.
-        The folder is ``__snapshots__/`` beside the test file, or the ``harness_snapshot_dir`` ini
-        value (relative to the rootdir), or ``$HARNESS_SNAPSHOT_DIR``: always the user's project.
+        The folder is ``<library>/`` under ``__snapshots__/`` beside the test file, or the
+        ``harness_snapshot_dir`` ini value (relative to the rootdir), or ``$HARNESS_SNAPSHOT_DIR``:
+        always the user's project.
 
         ``mask`` names more volatile fields (``["properties.order_id"]``); they are numbered so
         equal values must stay equal.

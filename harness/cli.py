@@ -152,6 +152,8 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
         click.echo(f"  collector  {base}/v1/")
         click.echo(f"  inspector  {base}/inspector{token}")
         click.echo(f"  api        {base}/api/beacons" + ("  (send X-Harness-Token)" if api_token else ""))
+        if profile.routes or any(asset.path for asset in profile.assets):  # the profile acts as a CDN
+            click.echo(f"  cdn        {base}/snippet-assets/  ({profile.library} files and documents)")
         click.echo("Ctrl-C to stop.")
         sys.stdout.flush()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness import keys
+from harness import keys, transport
 from harness.beacon import (
     BATCH_PATHS,
     TYPES,
@@ -200,6 +200,7 @@ async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dic
         device=request.cookies.get(DEVICE_COOKIE),
         received_ms=time.time() * 1000,
         received_at=now_iso(),
+        transport=transport.observed(request.query, request.headers),
     )
     single = kind not in BATCH_PATHS
     valid, bodies, rejected = _accept(store, messages, shared, info, single, plain)

@@ -187,22 +187,35 @@ def show_scenario(console: Console, scenario: Scenario, devices: list[Any], reco
     console.print(lint_view([f.to_dict() for f in lint(records)]))  # as `harness lint` shows it
 
 
-# the bug (batch + redirect), persist surviving a slow library, and the seeds' fix (welcome page)
-LOSS_CELLS = (("batch", "js-redirect", "ready"), ("persist", "js-redirect", "early"),
-              ("batch", "welcome-page", "ready"))
+def loss_cells(profile: Any) -> list[tuple[str, str, str]]:
+    """The short loss run for this library: a submit before the library loaded, a redirect right after the
+    calls in the mode most likely to hold them (declared hold_ms, not unload-safe), and the seeds' fix."""
+    from harness.repro import modes_of
+
+    modes = modes_of(profile)
+    risky = [m for m in profile.delivery if not m.unload_safe]
+    held = next((m.name for m in risky if m.hold_ms), risky[0].name if risky else modes[0])
+    return [(modes[0], "js-redirect", "early"), (held, "js-redirect", "ready"), (modes[0], "welcome-page", "ready")]
 
 
 @click.command()
 @click.option("--trials", default=3, show_default=True, type=click.IntRange(1, 100),
               help="sign-ups per cell in the short loss run")
-def demo(trials: int) -> None:
+@click.option("--snippet", default="intilery", show_default=True, envvar="HARNESS_SNIPPET",
+              help="snippet profile name or folder: the library the pages embed")
+def demo(trials: int, snippet: str) -> None:
     """Walk the seeds' scenarios #1-#3 and a short sign-up-loss run in a real browser."""
     from playwright.sync_api import sync_playwright
 
     from harness.browser import BrowserNotFound, launch_args
     from harness.repro import DEFAULT_LATENCY_MS, CellSpec, render_reasons, render_table, run_cells
     from harness.server import HarnessServer
+    from harness.snippet import ProfileError, load_profile
 
+    try:
+        profile = load_profile(snippet)
+    except ProfileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--snippet") from None
     try:
         launch = launch_args()
     except BrowserNotFound as exc:
@@ -211,10 +224,10 @@ def demo(trials: int) -> None:
     if not console.is_terminal:
         console = Console(width=160)
     began = time.monotonic()
-    server = HarnessServer(port=0, db=":memory:").start()
+    server = HarnessServer(port=0, db=":memory:", snippet=profile).start()
     try:
-        console.print(f"harness demo: server {server.base_url}, Chromium {launch.get('executable_path') or ''}",
-                      highlight=False)
+        console.print(f"harness demo: server {server.base_url}, snippet {profile.name} ({profile.library}), "
+                      f"Chromium {launch.get('executable_path') or ''}", highlight=False)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(**launch)
             try:
@@ -229,9 +242,9 @@ def demo(trials: int) -> None:
                 browser.close()
         server.store.clear()
         console.rule("[bold]Missing sign-ups - a short loss run")
-        console.print(f"{trials} sign-ups per cell, {DEFAULT_LATENCY_MS} ms latency on the collector and the "
-                      "library script. `harness repro signup-loss` runs every mode and flow.", highlight=False)
-        cells = [CellSpec(m, f, s, DEFAULT_LATENCY_MS) for m, f, s in LOSS_CELLS]
+        console.print(f"{trials} sign-ups per cell, {DEFAULT_LATENCY_MS} ms latency on the collector and every "
+                      "library file. `harness repro signup-loss` runs every mode and flow.", highlight=False)
+        cells = [CellSpec(m, f, s, DEFAULT_LATENCY_MS) for m, f, s in loss_cells(profile)]
         report = run_cells(cells, trials=trials, server=server)
         console.print(render_table(report))
         for line in render_reasons(report):

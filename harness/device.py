@@ -34,6 +34,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from harness.snippet import SnippetProfile
+from harness.transport import observe as observe_transport
 
 MOBILE_DEVICE = "iPhone 13"
 CALLBACK_TIMEOUT_MS = 5000  # upper bound on a library's callback; the call resolves as soon as it fires
@@ -122,6 +123,7 @@ class Device:
         self.name = name or kind
         self.offset = timedelta(0)  # how far advance() has moved this device past its start
         self.skew = timedelta(0)  # device clock minus wall clock
+        observe_transport(context)  # how each beacon leaves the page is observed, not reported (harness.transport)
         context.add_init_script(script=_COOKIE_SHIM_JS)
         if start is not None:
             self._set_skew(start.astimezone(UTC) - datetime.now(UTC))
@@ -146,6 +148,10 @@ class Device:
 
     def ready(self, timeout_ms: int = 10_000) -> None:
         self.tab.evaluate(_READY_JS, timeout_ms)
+
+    def library_pending(self) -> bool:
+        """True while the loader stub still stands in for the library (the profile's ``not_loaded`` test)."""
+        return bool(self.tab.evaluate(f"() => !!({self.profile.not_loaded})"))
 
     # ---- analytics calls (public API only) -------------------------------------------------
     def call(self, method: str, *args: Any) -> None:
@@ -198,8 +204,8 @@ class Device:
                 for c in cookies]
 
     def cookies(self) -> dict[str, Any]:
-        """Cookie name -> decoded value, as the current page's URL sees them."""
-        return {c["name"]: decode_value(c["value"]) for c in self.raw_cookies()}
+        """Cookie name -> value decoded as the profile declares (its [storage]), as the current page's URL sees them."""
+        return {c["name"]: self.profile.decode(c["name"], c["value"], "cookie") for c in self.raw_cookies()}
 
     def cookie(self, key: str) -> dict[str, Any] | None:
         """The full cookie (expires, domain, ...) for a profile key name (e.g. 'anonymous_id') or a name."""
@@ -209,7 +215,7 @@ class Device:
     def local_storage(self) -> dict[str, Any]:
         raw = self.tab.evaluate(
             "() => Object.fromEntries(Object.keys(localStorage).map((k) => [k, localStorage.getItem(k)]))")
-        return {k: decode_value(v) for k, v in raw.items()}
+        return {k: self.profile.decode(k, v, "local") for k, v in raw.items()}
 
     def stored(self, key: str) -> tuple[Any, Any]:
         """(cookie value, localStorage value) for a profile key such as 'anonymous_id'."""

@@ -1,4 +1,7 @@
-"""Fault injection for the collector: answer with a status, delay replies, or drop connections.
+"""Fault injection: the collector answers with a status, delays replies or drops connections; the
+library's own files (every script, asset and settings document the snippet loads) can be slowed,
+failed or dropped too (``script_delay_ms``, ``script_status``, ``script_drop``), whichever library
+the profile embeds.
 
 Set through ``POST /api/faults`` (or directly by tests and the repro), consumed per request.
 Thread-safe because tests set faults from the pytest thread while the server runs in its own.
@@ -35,6 +38,9 @@ class Faults:
             self.delay_ms = 0
             self.delay_count: int | None = None
             self.script_delay_ms = 0
+            self.script_status: int | None = None
+            self.script_status_count: int | None = 0
+            self.script_drop_count: int | None = 0
             self.applied = 0
 
     def configure(self, spec: dict[str, Any]) -> None:
@@ -42,23 +48,27 @@ class Faults:
 
         Everything is checked before anything changes, so a rejected body leaves the faults as they were.
         """
-        known = {"status", "count", "delay_ms", "drop", "script_delay_ms"}
+        known = {"status", "count", "delay_ms", "drop", "script_delay_ms", "script_status", "script_drop"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(map(str, unknown)))}; "
                              f"known: {', '.join(sorted(known))}")
         if not set(spec) & (known - {"count"}):
-            raise ValueError("say what to inject: 'status', 'drop', 'delay_ms' or 'script_delay_ms'")
+            raise ValueError("say what to inject: 'status', 'drop', 'delay_ms', 'script_delay_ms', "
+                             "'script_status' or 'script_drop'")
         count = spec.get("count")
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
             raise ValueError("'count' must be a non-negative integer or null (until cleared)")
+        for prefix in ("", "script_"):
+            status = spec.get(f"{prefix}status")
+            if f"{prefix}status" in spec and (not isinstance(status, int) or isinstance(status, bool)
+                                              or not 100 <= status <= 599):
+                raise ValueError(f"'{prefix}status' must be an HTTP status code (100-599)")
+            if f"{prefix}drop" in spec and not isinstance(spec[f"{prefix}drop"], bool):
+                raise ValueError(f"'{prefix}drop' must be true or false")
+            if spec.get(f"{prefix}drop") and f"{prefix}status" in spec:
+                raise ValueError(f"give '{prefix}drop' or '{prefix}status', not both")
         status = spec.get("status")
-        if "status" in spec and (not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599):
-            raise ValueError("'status' must be an HTTP status code (100-599)")
-        if "drop" in spec and not isinstance(spec["drop"], bool):
-            raise ValueError("'drop' must be true or false")
-        if spec.get("drop") and "status" in spec:
-            raise ValueError("give 'drop' or 'status', not both")
         for key in ("delay_ms", "script_delay_ms"):
             value = spec.get(key)
             if key in spec and (not isinstance(value, int | float) or isinstance(value, bool)
@@ -74,6 +84,10 @@ class Faults:
                     setattr(self, key, int(spec[key]))
             if "delay_ms" in spec:
                 self.delay_count = count if "status" not in spec and not spec.get("drop") else None
+            if "script_status" in spec:
+                self.script_status, self.script_status_count = spec["script_status"], count
+            if "script_drop" in spec:
+                self.script_drop_count = count if spec["script_drop"] else 0
 
     def take(self) -> FaultAction:
         """Consume one request's worth of faults."""
@@ -93,6 +107,23 @@ class Faults:
                 self.applied += 1
             return action
 
+    def take_script(self) -> FaultAction:
+        """Consume one library-file request's worth of faults (scripts, assets, settings documents)."""
+        with self._lock:
+            action = FaultAction(delay_ms=self.script_delay_ms)
+            if self.script_drop_count is None or self.script_drop_count > 0:
+                action.drop = True
+                if self.script_drop_count:
+                    self.script_drop_count -= 1
+            elif self.script_status is not None and (self.script_status_count is None
+                                                     or self.script_status_count > 0):
+                action.status = self.script_status
+                if self.script_status_count:
+                    self.script_status_count -= 1
+            if action.drop or action.status or action.delay_ms:
+                self.applied += 1
+            return action
+
     def to_dict(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -102,5 +133,8 @@ class Faults:
                 "delay_ms": self.delay_ms,
                 "delay_count": self.delay_count,
                 "script_delay_ms": self.script_delay_ms,
+                "script_status": self.script_status if self.script_status_count != 0 else None,
+                "script_status_count": self.script_status_count,
+                "script_drop_count": self.script_drop_count,
                 "applied": self.applied,
             }

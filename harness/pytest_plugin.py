@@ -205,6 +205,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claims(*ids): claims-table rows (C1..C26) this test proves")
     config.addinivalue_line("markers", "clock: depends on the calendar; run at every CALENDAR instant by "
                                        "--harness-calendar")
+    config.addinivalue_line("markers", "library(*names, reason=''): a test of these libraries' own behaviour "
+                                       "(options, wire details); skipped, with the reason, when --snippet "
+                                       "embeds another library")
     if config.option.help or config.option.version:
         return
     config.stash[_SETUP] = _check_options(config)
@@ -227,6 +230,24 @@ def _setup(config: pytest.Config) -> _Setup:
     if _SETUP not in config.stash:
         config.stash[_SETUP] = _check_options(config)
     return config.stash[_SETUP]
+
+
+def selected_profile(config: pytest.Config) -> SnippetProfile:
+    """The --snippet profile, loaded and checked once per session (a bad one is one usage error)."""
+    return _setup(config).profile
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.library("intilery", reason=...)``: run only when the selected profile embeds that library;
+    otherwise skipped, and the skip names the library, the reason and the profile."""
+    for item in items:
+        for mark in item.iter_markers("library"):
+            profile = selected_profile(config)
+            if profile.library not in mark.args:
+                why = mark.kwargs.get("reason") or "a test of that library's own behaviour"
+                item.add_marker(pytest.mark.skip(
+                    reason=f"{'/'.join(mark.args)} only ({why}); --snippet {profile.name} embeds {profile.library}"))
+                break
 
 
 @dataclass(frozen=True)
@@ -291,11 +312,16 @@ def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPat
     server.stop()
 
 
-def snapshot_dir(request: pytest.FixtureRequest) -> Path:
-    """Where this test's golden files live: $HARNESS_SNAPSHOT_DIR, the ini value, or beside the test file.
+def snapshot_dir(request: pytest.FixtureRequest, profile: SnippetProfile) -> Path:
+    """Where this test's golden files live: $HARNESS_SNAPSHOT_DIR, the ini value, or beside the test file,
+    then one folder per library (``intilery/``, ``analytics-next/``): each library's own golden payloads.
 
     Always in the user's project, never inside the installed package.
     """
+    return _snapshot_root(request) / (profile.snapshots or profile.library or profile.name)
+
+
+def _snapshot_root(request: pytest.FixtureRequest) -> Path:
     if env := os.environ.get(SNAPSHOT_ENV):
         return Path(env)
     config = request.config
@@ -312,7 +338,7 @@ def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest, outpu
     harness_server.faults.clear()
     captured = Beacons(harness_server.store, harness_server.config.tracking_plan)
     captured.snapshot_update = bool(request.config.getoption("--snapshot-update"))
-    captured.snapshot_dir = snapshot_dir(request)
+    captured.snapshot_dir = snapshot_dir(request, harness_server.profile)
     captured.test_name = request.node.name
     captured.artifact_dir = Path(output_path)  # pytest-playwright's --output folder and slug for this test
     return captured

@@ -1,5 +1,10 @@
 """Reproduce the seeds' "Missing sign-ups" and measure it: real sign-ups in Chromium, counted in the store.
 
+It runs against the library of any snippet profile (``--snippet``): the delivery modes are the ones
+the profile declares, the "library not loaded yet" test is the profile's, and the explanation of
+each cell is built from what was measured (losses, whether the library had loaded at submit, the
+observed transports, re-sends) and from the profile's own description of that delivery mode.
+
 Each cell (delivery mode x sign-up flow x submit moment x latency) runs N trials. A trial is one new
 browser context (a new person) in one shared browser: it opens ``/signup?flow=F&uid=U&delivery=M``,
 a tiny in-page user script submits the form (``early``: at DOMContentLoaded, while a slow library may
@@ -12,8 +17,8 @@ destination's library is ready and no collector request is in flight); a lost tr
 
 Duplicates are the store's duplicate notifications, counted per trial (by the trial's userId, or
 its anonymousId before identify), so cells of one latency can run side by side. ``--latency-ms``
-delays both the collector's replies and the library script (a slow CDN). Everything here is library
-code usable from pytest; ``repro`` is the click group.
+delays both the collector's replies and every library file (script, chunks, settings: a slow CDN).
+Everything here is library code usable from pytest; ``repro`` is the click group.
 """
 
 from __future__ import annotations
@@ -32,17 +37,18 @@ from urllib.parse import urlsplit
 
 import click
 
-from harness.site import DELIVERY_COOKIE, DELIVERY_MODES, FLOWS, LIBRARY_FILE
+from harness.site import DELIVERY_COOKIE, FLOWS, LIBRARY_FILE
+from harness.snippet import ASSET_PREFIX, SnippetProfile, load_profile
+from harness.transport import observe_async
 from harness.usage import parse_int
 
 SUBMITS = ("early", "ready")
 DEFAULT_LATENCY_MS = 300
 DEFAULT_TRIALS = 5
-BATCH_FLUSH_MS = 1000  # intilery.js flushInterval: batch mode holds calls this long on a page that stays
+DEFAULT_MODE = "default"  # the one mode of a profile that declares none
 GRACE_MS = 1000  # after the destination's library is ready: sending + storing takes ms; a loaded box, ~300
 REQUEST_SETTLE_S = 0.05  # let Playwright report requests the page issued just before ready() returned
 SIGNED_UP = "Signed Up"
-LIBRARY_GLOB = f"**/static/{LIBRARY_FILE}*"  # the library script the snippet loads
 DEFAULT_PARALLEL = 10  # contexts at once in the one browser: ~0.2 CPU-s each in the headless shell; 2 cores keep up
 
 # The simulated person. Runs in every page of the trial's context; acts once, on the sign-up form.
@@ -52,8 +58,9 @@ USER_SCRIPT = """(() => {
   const go = () => {
     const button = document.getElementById('signup-submit');
     if (!button) return;
-    sessionStorage.setItem('hx_repro_submit', JSON.stringify(
-      {library: !!(window.analytics && window.analytics.initialized), at: performance.now()}));
+    let loaded = null;
+    try { loaded = !(%s); } catch (e) { /* the profile's test failed: unknown */ }
+    sessionStorage.setItem('hx_repro_submit', JSON.stringify({library: loaded, at: performance.now()}));
     button.click();
   };
   document.addEventListener('DOMContentLoaded', () => {
@@ -73,20 +80,13 @@ READY_JS = """(ms) => new Promise((resolve) => {
 })"""
 SUBMITTED_JS = "() => JSON.parse(sessionStorage.getItem('hx_repro_submit') || 'null')"
 
-# Why each kind of cell comes out the way it does; printed under the table and kept in the JSON.
-EXPLANATIONS = {
-    "early-lost": "submitted before the slow library loaded: the calls sat in the loader stub's queue "
-                  "and died with the page (only persist mode's stub saves them for the next page)",
-    "batch-lost": "batch mode holds calls for its 1 s flush timer; the redirect comes first and nothing "
-                  "flushes on unload",
-    "xhr-race": "XHRs issued just before the navigation; on loopback they reach the collector before "
-                "the page is torn down, on a slow uplink Chromium cancels them: a race",
-    "persist-early": "the loader stub saved its queue on pagehide; the next page's library sent it "
-                     "(same messageIds)",
-    "unload-safe": "the browser owns the request after the page goes (sendBeacon, fetch keepalive, "
-                   "fetchLater), or persist's outbox re-sends it on the next page",
-    "welcome-page": "the calls are made on the welcome page, after the redirect, and the person stays there",
-    "server-side": "the server's library sends both before it redirects; no browser delivery involved",
+# What the sample site's flows do (the harness's own pages, not any library); the rest of each cell's
+# explanation is measured, or quoted from the profile's [delivery.modes.X] summary.
+FLOW_FACTS = {
+    "js-redirect": "identify + track, then location.href at once",
+    "form-post": "identify + track on submit, then the browser posts the form and follows a 302",
+    "welcome-page": "the server redirects to /welcome, which makes the calls; the person stays there",
+    "server-side": "the server's own library sends both before it redirects; no browser delivery involved",
 }
 
 
@@ -167,29 +167,45 @@ class LossReport:
         }
 
 
-def settle_ms(mode: str) -> int:
+def settle_ms(hold_ms: int = 0) -> int:
     """How long, once the destination page's library is ready, a trial may take before it counts as lost.
 
     Anchored on the library being ready (an event), not on a clock: a slow CDN or a busy CPU delays
-    the welcome page's calls and persist's re-sends by exactly that much. Batch mode then holds
-    calls for its flush interval; everything else needs only the grace.
+    the welcome page's calls and re-sends by exactly that much. A mode the profile declares to hold
+    calls (a batching timer, ``hold_ms``) gets that long on top of the grace.
     """
-    return (BATCH_FLUSH_MS if mode == "batch" else 0) + GRACE_MS
+    return hold_ms + GRACE_MS
 
 
-def explain(mode: str, flow: str, submit: str, lost: bool) -> str:
-    """One sentence: why this cell delivers or loses (the mechanism, not the numbers)."""
-    if flow == "server-side":
-        return EXPLANATIONS["server-side"]
-    if flow == "welcome-page":
-        return EXPLANATIONS["welcome-page"]
-    if submit == "early":
-        return EXPLANATIONS["early-lost" if mode != "persist" else "persist-early"]
-    if mode == "batch":
-        return EXPLANATIONS["batch-lost"]
-    if mode == "xhr":
-        return EXPLANATIONS["xhr-race"]
-    return EXPLANATIONS["unload-safe"] + ("" if not lost else " (but some were lost: see the trials)")
+def modes_of(profile: SnippetProfile) -> list[str]:
+    """The delivery modes a profile declares, its default first; ``default`` when it declares none."""
+    names = list(profile.delivery_modes)
+    if profile.default_delivery in names:
+        names.remove(profile.default_delivery)
+        names.insert(0, profile.default_delivery)
+    return names or [DEFAULT_MODE]
+
+
+def explain(cell: Cell, profile: SnippetProfile) -> str:
+    """Why this cell came out as it did: what the flow does and what was measured (the profile's own
+    description of the delivery mode is printed once per mode, see :func:`render_reasons`)."""
+    counted = cell.trials - cell.errors
+    parts = [f"{cell.flow} ({FLOW_FACTS.get(cell.flow, cell.flow)})"]
+    outcome = f"{cell.lost} of {counted} lost" if cell.lost else f"none of {counted} lost"
+    if cell.late:
+        outcome += f" ({cell.late} arrived after the settle window)"
+    parts.append(outcome)
+    if cell.flow in ("js-redirect", "form-post"):
+        if cell.submit == "early" and cell.library_at_submit == 0:
+            parts.append("every submit came before the library loaded, so the calls were in the loader "
+                         "stub's queue when the page left" + (": they died with it" if cell.lost == counted else ""))
+        elif cell.library_at_submit == counted:
+            parts.append("the library had loaded at every submit")
+    if cell.transports:
+        parts.append("arrived by " + _transports_text(cell.transports))
+    if cell.duplicated:
+        parts.append(f"{cell.duplicated} re-sent with the same messageId (stored once)")
+    return "; ".join(parts)
 
 
 def _at_destination(flow: str) -> Callable[[str], bool]:
@@ -288,16 +304,20 @@ class _Watch:
 
 
 async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow: str, submit: str,
-                    latency_ms: int) -> Trial:
+                    latency_ms: int, profile: SnippetProfile | None = None, settle: int | None = None) -> Trial:
     """One person signs up; returns whether both calls arrived within the settle window."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     trial = Trial(user_id=uuid.uuid4().hex[:13])
     arrived = watch.expect(trial.user_id)
+    profile = profile or load_profile()
+    settle = settle_ms() if settle is None else settle
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         await context.add_cookies([{"name": DELIVERY_COOKIE, "value": mode, "url": base_url}])
-        await context.add_init_script(USER_SCRIPT % json.dumps(submit))
+        await observe_async(context)  # how each call leaves the page, observed (harness.transport)
+        await context.add_init_script(USER_SCRIPT.replace("%s", json.dumps(submit), 1).replace(
+            "%s", profile.not_loaded, 1))
         page = await context.new_page()
         inflight: set[Any] = set()
         idle = asyncio.Event()
@@ -316,9 +336,10 @@ async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow:
         page.on("requestfailed", ended_request)
         left = asyncio.Event()
         if submit == "early":
-            await page.route(LIBRARY_GLOB, _hold_on_signup(left))
+            await page.route(is_library_file, _hold_on_signup(left))
         navigate_ms = 15_000 + 4 * latency_ms
-        await page.goto(f"{base_url}/signup?flow={flow}&uid={trial.user_id}&delivery={mode}",
+        await page.goto(f"{base_url}/signup?flow={flow}&uid={trial.user_id}" +
+                        (f"&delivery={mode}" if mode != DEFAULT_MODE else ""),
                         wait_until="commit", timeout=navigate_ms)
         await page.wait_for_url(_at_destination(flow), wait_until="commit", timeout=navigate_ms)
         left.set()
@@ -338,7 +359,7 @@ async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow:
 
         async def expiry(ready: asyncio.Future[None]) -> None:
             await asyncio.shield(ready)
-            await asyncio.sleep(settle_ms(mode) / 1000)
+            await asyncio.sleep(settle / 1000)
 
         ready = asyncio.ensure_future(library_ready())
         both = asyncio.ensure_future(arrived.wait())
@@ -353,7 +374,7 @@ async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow:
                 await asyncio.sleep(REQUEST_SETTLE_S)
                 if inflight:
                     idle.clear()
-                    await asyncio.wait_for(idle.wait(), settle_ms(mode) / 1000)
+                    await asyncio.wait_for(idle.wait(), settle / 1000)
         except TimeoutError:
             pass
         finally:
@@ -373,6 +394,12 @@ async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow:
         await context.close()
     trial.seconds = round(loop.time() - started, 3)
     return trial
+
+
+def is_library_file(url: str) -> bool:
+    """A file of the tracking library (our script, or anything a profile serves as its CDN: chunks, settings)."""
+    path = urlsplit(url).path
+    return path == f"/static/{LIBRARY_FILE}" or path.startswith(ASSET_PREFIX)
 
 
 def _hold_on_signup(left: asyncio.Event) -> Callable[[Any], Any]:
@@ -484,6 +511,7 @@ async def _run_group(browser: Any, server: Any, watch: _Watch, specs: list[CellS
         faults.configure({"delay_ms": specs[0].latency_ms, "script_delay_ms": specs[0].latency_ms})
     if extra_faults:
         faults.configure(extra_faults)
+    profile: SnippetProfile = server.profile
     gate = asyncio.Semaphore(max(1, parallel))
     done: Counter[int] = Counter()
     spans: dict[int, list[float]] = {i: [] for i in range(len(specs))}
@@ -492,7 +520,7 @@ async def _run_group(browser: Any, server: Any, watch: _Watch, specs: list[CellS
         async with gate:
             spans[index].append(loop.time())
             trial = await run_trial(browser, server.base_url, watch, spec.mode, spec.flow, spec.submit,
-                                    spec.latency_ms)
+                                    spec.latency_ms, profile, _settle(profile, spec.mode))
             spans[index].append(loop.time())
         done[index] += 1
         if progress:
@@ -502,30 +530,41 @@ async def _run_group(browser: Any, server: Any, watch: _Watch, specs: list[CellS
     finished = await asyncio.gather(*(one(i, spec) for i, spec in enumerate(specs) for _ in range(trials)))
     cells: list[Cell] = []
     for index, spec in enumerate(specs):
-        cell = Cell(spec.mode, spec.flow, spec.submit, spec.latency_ms, settle_ms(spec.mode))
+        cell = Cell(spec.mode, spec.flow, spec.submit, spec.latency_ms, _settle(profile, spec.mode))
         own = list(finished[index * trials:(index + 1) * trials])
         cell.duplicated = sum(watch.duplicates_of(trial.user_id) for trial in own)
         _tally(cell, own, server.store)
         cell.seconds = round(max(spans[index]) - min(spans[index]), 2)
-        cell.why = explain(cell.mode, cell.flow, cell.submit, bool(cell.lost))
+        cell.why = explain(cell, profile)
         cells.append(cell)
     return cells
 
 
-def run_signup_loss(modes: Sequence[str] = DELIVERY_MODES, flows: Sequence[str] = FLOWS,
+def _settle(profile: SnippetProfile, mode: str) -> int:
+    declared = profile.mode(None if mode == DEFAULT_MODE else mode)
+    return settle_ms(declared.hold_ms if declared else 0)
+
+
+def run_signup_loss(modes: Sequence[str] | None = None, flows: Sequence[str] = FLOWS,
                     submits: Sequence[str] = SUBMITS, latencies: Sequence[int] = (DEFAULT_LATENCY_MS,),
                     trials: int = DEFAULT_TRIALS, parallel: int | None = None, server: Any = None,
                     progress: Progress | None = None, headless: bool = True,
-                    faults: dict[str, Any] | None = None) -> LossReport:
-    """The experiment over every combination of the given modes, flows, submit moments and latencies."""
-    return run_cells(plan_cells(modes, flows, submits, latencies), trials, parallel, server, progress, headless,
-                     faults)
+                    faults: dict[str, Any] | None = None, snippet: SnippetProfile | str | None = None) -> LossReport:
+    """The experiment over every combination of the given modes (default: every mode the profile
+    declares), flows, submit moments and latencies."""
+    profile = server.profile if server is not None else _profile(snippet)
+    cells = plan_cells(modes or modes_of(profile), flows, submits, latencies)
+    return run_cells(cells, trials, parallel, server, progress, headless, faults, profile)
+
+
+def _profile(snippet: SnippetProfile | str | None) -> SnippetProfile:
+    return snippet if isinstance(snippet, SnippetProfile) else load_profile(snippet)
 
 
 def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel: int | None = None,
               server: Any = None, progress: Progress | None = None, headless: bool = True,
-              faults: dict[str, Any] | None = None) -> LossReport:
-    """Run these cells, synchronously. Starts its own :class:`HarnessServer` unless given one.
+              faults: dict[str, Any] | None = None, snippet: SnippetProfile | str | None = None) -> LossReport:
+    """Run these cells, synchronously. Starts its own :class:`HarnessServer` (with ``snippet``) unless given one.
 
     The async Playwright work runs in a thread of its own, so this is safe to call from code that
     already drives Playwright's sync API (pytest-playwright) or has an event loop. ``faults`` is an
@@ -535,7 +574,8 @@ def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel:
 
     parallel = parallel or min(trials, DEFAULT_PARALLEL)
     own = server is None
-    srv = HarnessServer(port=0, db=":memory:").start() if own else server
+    srv = HarnessServer(port=0, db=":memory:", snippet=_profile(snippet)).start() if own else server
+    profile: SnippetProfile = srv.profile
     began = time.monotonic()
     try:
         done = run_in_thread(run_cells_async(srv, cells, trials, parallel, progress, headless, faults), "signup-loss")
@@ -547,10 +587,16 @@ def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel:
         "trials": trials, "modes": modes, "flows": list(dict.fromkeys(c.flow for c in cells)),
         "submit": list(dict.fromkeys(c.submit for c in cells)),
         "latency_ms": list(dict.fromkeys(c.latency_ms for c in cells)), "parallel": parallel,
-        "settle_ms": {m: settle_ms(m) for m in modes},
+        "snippet": profile.name,
+        "library": {"name": profile.library, "version": profile.library_version},
+        "delivery": {m: (d.summary if (d := profile.mode(None if m == DEFAULT_MODE else m)) else "")
+                     for m in modes},
+        "settle_ms": {m: _settle(profile, m) for m in modes},
         "settle_rule": f"after the destination page's library is ready (analytics.ready): {GRACE_MS} ms, plus "
-                       f"{BATCH_FLUSH_MS} ms batch flush in batch mode; ends early once both calls are stored",
-        "latency_applies_to": ["collector reply (delay_ms)", "library script (script_delay_ms)"],
+                       "the mode's declared hold_ms (a batching timer); ends early once both calls are stored",
+        "latency_applies_to": ["collector reply (delay_ms)",
+                               "every library file: script, chunks, settings (script_delay_ms)"],
+        "transports": "observed in the browser (harness.transport), not reported by the library",
         "extra_faults": faults,
         "user": "a new browser context per trial; submits at DOMContentLoaded (early) or on analytics.ready "
                 "(ready); stays on the destination page through the settle window",
@@ -570,7 +616,9 @@ def render_table(report: LossReport) -> Any:
 
     many_latencies = len(report.settings.get("latency_ms", [])) > 1
     extra = any(c.late or c.errors or c.stored_twice for c in report.cells)
-    table = Table(title="Missing sign-ups: delivered / lost per delivery mode and flow", title_justify="left")
+    library = report.settings.get("library", {})
+    title = f"Missing sign-ups with {library.get('name', '?')} {library.get('version', '')}".rstrip()
+    table = Table(title=f"{title}: delivered / lost per delivery mode and flow", title_justify="left")
     for name in ("mode", "flow", "submit"):
         table.add_column(name, no_wrap=True)
     if many_latencies:
@@ -591,11 +639,11 @@ def render_table(report: LossReport) -> Any:
             row.append(f"{c.late}/{c.errors}/{c.stored_twice}")
         row.append(_transports_text(c.transports))
         table.add_row(*row)
-    windows = sorted({(c.mode == "batch", c.settle_ms) for c in report.cells})
+    windows = dict.fromkeys((c.mode, c.settle_ms) for c in report.cells)
     slowest = max((c.after_ready_ms_max for c in report.cells if c.after_ready_ms_max is not None), default=None)
     table.caption = (
         "settle window once the destination's library is ready: "
-        + ", ".join(f"{'batch' if b else 'other modes'} {ms} ms" for b, ms in windows)
+        + ", ".join(f"{mode} {ms} ms" for mode, ms in windows)
         + (f" (slowest delivery: {slowest:.0f} ms after ready)" if slowest is not None else "")
         + f"; latency {', '.join(str(x) for x in report.settings['latency_ms'])} ms"
         + f"; {sum(c.trials for c in report.cells)} trials in {report.seconds:.0f} s"
@@ -605,11 +653,13 @@ def render_table(report: LossReport) -> Any:
 
 
 def render_reasons(report: LossReport) -> list[str]:
-    """One line per distinct explanation, naming the cells it covers."""
-    groups: dict[str, list[str]] = {}
-    for c in report.cells:
-        groups.setdefault(c.why, []).append(f"{c.mode}/{c.flow}/{c.submit}")
-    return [f"- {why} ({len(cells)} cell{'s' if len(cells) > 1 else ''})" for why, cells in groups.items()]
+    """The profile's description of each delivery mode, then one line per cell with what was measured there."""
+    library = report.settings.get("library", {}).get("name", "the library")
+    lines = [f"- {library} '{mode}' delivery, as its profile describes it: {text}"
+             for mode, text in report.settings.get("delivery", {}).items() if text]
+    many = len(report.settings.get("latency_ms", [])) > 1
+    return lines + [f"- {c.mode}/{c.flow}/{c.submit}" + (f"@{c.latency_ms}ms" if many else "") + f": {c.why}"
+                    for c in report.cells]
 
 
 # ---- CLI ------------------------------------------------------------------------------------------
@@ -621,8 +671,11 @@ def repro() -> None:
 @repro.command("signup-loss")
 @click.option("--trials", default=DEFAULT_TRIALS, show_default=True, type=click.IntRange(1, 10_000),
               help="sign-ups per cell, each a new browser context with its own userId")
+@click.option("--snippet", default="intilery", show_default=True, envvar="HARNESS_SNIPPET",
+              help="snippet profile name or folder: which library signs people up")
 @click.option("--modes", default="all", show_default=True,
-              help=f"comma-separated delivery modes: {', '.join(DELIVERY_MODES)}")
+              help="comma-separated delivery modes the profile declares (intilery: persist, xhr, batch, beacon, "
+                   "keepalive, fetchlater; analytics-next: standard, keepalive, batching)")
 @click.option("--flows", default="all", show_default=True, help=f"comma-separated flows: {', '.join(FLOWS)}")
 @click.option("--latency-ms", "latency", default=str(DEFAULT_LATENCY_MS), show_default=True,
               help="delay on collector replies and on the library script (ms); a comma list runs each")
@@ -633,16 +686,21 @@ def repro() -> None:
                    f"{DEFAULT_PARALLEL})]")
 @click.option("--headed", is_flag=True, help="show the browser: watch the sign-ups get lost")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def signup_loss(trials: int, modes: str, flows: str, latency: str, submit: str, parallel: int | None,
-                headed: bool, fmt: str) -> None:
+def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str, submit: str,
+                parallel: int | None, headed: bool, fmt: str) -> None:
     """Real-browser sign-ups per delivery mode and flow: delivered / lost / duplicated per cell."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.browser import BrowserNotFound
+    from harness.snippet import ProfileError
 
     try:
-        mode_list = parse_list(modes, DELIVERY_MODES, "mode")
+        profile = load_profile(snippet)
+    except ProfileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--snippet") from None
+    try:
+        mode_list = parse_list(modes, modes_of(profile), "mode")
         flow_list = parse_list(flows, FLOWS, "flow")
         submit_list = parse_list(submit, SUBMITS, "submit moment")
         latencies = parse_latencies(latency)
@@ -660,7 +718,7 @@ def signup_loss(trials: int, modes: str, flows: str, latency: str, submit: str, 
 
         try:
             report = run_signup_loss(mode_list, flow_list, submit_list, latencies, trials, parallel, progress=step,
-                                     headless=not headed)
+                                     headless=not headed, snippet=profile)
         except BrowserNotFound as exc:
             raise click.ClickException(str(exc)) from None
     if fmt == "json":

@@ -12,6 +12,7 @@ import secrets
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -19,7 +20,9 @@ from aiohttp import web
 
 from harness import keys, resources
 from harness.collector import DEVICE_COOKIE
+from harness.faults import FaultAction
 from harness.serverlib import ServerAnalytics
+from harness.snippet import ASSET_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = resources.STATIC_DIR  # the checkout's static/, or the wheel's copy
@@ -27,7 +30,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LIBRARY_FILE = "intilery.js"
 SESSION_COOKIE = "hx_session"
 DELIVERY_COOKIE = "hx_delivery"
-DELIVERY_MODES = ("persist", "xhr", "batch", "beacon", "keepalive", "fetchlater")
+DELIVERY_MODES = ("persist", "xhr", "batch", "beacon", "keepalive", "fetchlater")  # the intilery profile's
 FLOWS = ("js-redirect", "form-post", "welcome-page", "server-side")
 TWENTY_YEARS = 20 * 365 * 24 * 3600
 
@@ -49,28 +52,47 @@ def _origin(request: web.Request) -> str:
 
 
 def _delivery(request: web.Request) -> str | None:
+    """The delivery mode asked for (``?delivery=`` or its cookie), if the profile declares it."""
+    modes = request.app[keys.PROFILE].delivery_modes
     mode = request.query.get("delivery") or request.cookies.get(DELIVERY_COOKIE)
-    if mode in DELIVERY_MODES:
+    if mode in modes:
         return mode
-    return request.app[keys.CONFIG].default_delivery
+    default = request.app[keys.CONFIG].default_delivery
+    return default if default in modes else None
+
+
+def template_vars(request: web.Request) -> dict[str, Any]:
+    """What a profile's snippet and documents are rendered with (the README lists each one)."""
+    config = request.app[keys.CONFIG]
+    profile = request.app[keys.PROFILE]
+    collector = (config.collector_url or _origin(request)).rstrip("/")
+    parts = urlsplit(collector)
+    asset_origin = _origin(request)
+    options: dict[str, Any] = {}
+    mode = _delivery(request)
+    if mode:
+        options["delivery"] = mode
+    return {
+        "collector_url": collector,
+        "collector_origin": f"{parts.scheme}://{parts.netloc}",
+        "collector_host": parts.netloc,
+        "collector_scheme": parts.scheme,
+        "write_key": config.write_key or "harness-dev-key",
+        "library_url": f"/static/{LIBRARY_FILE}",
+        "asset_url": ASSET_PREFIX,
+        "asset_origin": asset_origin,
+        "cdn_url": asset_origin + ASSET_PREFIX.rstrip("/"),
+        "load_options": options,
+        "delivery_mode": mode or profile.default_delivery,
+        # "site": id cookies on the registrable domain (the norm); "host": host-only, the subdomain
+        # misconfiguration a test asks for with Config(extra={"cookie_scope": "host"})
+        "cookie_scope": config.extra.get("cookie_scope", "site"),
+    }
 
 
 def snippet_html(request: web.Request) -> str:
     """Render the selected profile's fragment for this request's origin and delivery mode."""
-    config = request.app[keys.CONFIG]
-    profile = request.app[keys.PROFILE]
-    delay = request.app[keys.FAULTS].script_delay_ms
-    options: dict[str, Any] = {}
-    if mode := _delivery(request):
-        options["delivery"] = mode
-    library_url = f"/static/{LIBRARY_FILE}" + (f"?delay_ms={delay}" if delay else "")
-    return profile.render(
-        collector_url=config.collector_url or _origin(request),
-        write_key=config.write_key or "harness-dev-key",
-        library_url=library_url,
-        load_options=options,
-        asset_url="/snippet-assets/",
-    )
+    return request.app[keys.PROFILE].render(**template_vars(request))
 
 
 def _user(request: web.Request) -> dict[str, Any] | None:
@@ -229,24 +251,57 @@ async def offer(request: web.Request) -> dict[str, Any]:
     return _ctx(request, server_anon=server_anon)
 
 
-async def library_script(request: web.Request) -> web.StreamResponse:
-    """Serve static/intilery.js, optionally slowly (``?delay_ms=``): a slow CDN in the loss experiment."""
-    try:
-        delay = min(int(request.query.get("delay_ms", "0")), 60_000)
-    except ValueError:
-        delay = 0
+async def _library_fault(request: web.Request, extra_delay_ms: int = 0) -> web.StreamResponse | None:
+    """Apply the library-file faults (a slow, failing or unreachable CDN) to this request.
+
+    Returns the response to send instead of the file, or None to serve it.
+    """
+    action: FaultAction = request.app[keys.FAULTS].take_script()
+    delay = max(action.delay_ms, extra_delay_ms)
     if delay > 0:
         await asyncio.sleep(delay / 1000)
-    response = web.FileResponse(STATIC_DIR / LIBRARY_FILE)
+    if action.drop:
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # a connection that dies: the browser sees a network error
+    if action.status:
+        return web.Response(status=action.status, text=f"fault: status {action.status}")
+    return None
+
+
+def _no_store(response: web.StreamResponse) -> web.StreamResponse:
+    """Library files are fetched every time, so faults and delays apply to every page."""
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
+async def library_script(request: web.Request) -> web.StreamResponse:
+    """Serve static/intilery.js, slowly under the script-delay fault (or ``?delay_ms=``): a slow CDN."""
+    try:
+        delay = min(int(request.query.get("delay_ms", "0")), 60_000)
+    except ValueError:
+        delay = 0
+    if (faulted := await _library_fault(request, delay)) is not None:
+        return faulted
+    return _no_store(web.FileResponse(STATIC_DIR / LIBRARY_FILE))
+
+
 async def snippet_asset(request: web.Request) -> web.StreamResponse:
-    path = request.app[keys.PROFILE].asset(request.match_info["name"])
-    if path is None:
-        raise web.HTTPNotFound(text="no such file in the snippet profile")
-    return web.FileResponse(path)
+    """The profile as its vendor's CDN: a declared file, or a declared document (e.g. settings), nothing else."""
+    profile = request.app[keys.PROFILE]
+    served = profile.serve(request.match_info["tail"])
+    if served is None:
+        raise web.HTTPNotFound(text="not a file or route this snippet profile declares")
+    if (faulted := await _library_fault(request)) is not None:
+        return faulted
+    if served.route is not None:
+        text = profile.render_route(served.route, **template_vars(request), params=served.params)
+        return _no_store(web.Response(text=text, content_type=served.route.content_type,
+                                      headers={"Access-Control-Allow-Origin": "*"}))
+    assert served.file is not None
+    response = web.FileResponse(served.file)
+    response.headers["Access-Control-Allow-Origin"] = "*"  # a CDN: scripts may be loaded cross-origin
+    return _no_store(response)
 
 
 @web.middleware
@@ -259,7 +314,7 @@ async def device_cookie(request: web.Request, handler: Any) -> web.StreamRespons
     wants_device = request.method == "GET" or request.path.startswith("/v1/")
     if DEVICE_COOKIE not in request.cookies and wants_device and not request.path.startswith("/api/"):
         _set_device_cookie(request, response)
-    if request.query.get("delivery") in DELIVERY_MODES:
+    if request.query.get("delivery") in request.app[keys.PROFILE].delivery_modes:
         response.set_cookie(DELIVERY_COOKIE, request.query["delivery"], path="/", samesite="Lax")
     return response
 
@@ -290,5 +345,5 @@ def setup(app: web.Application) -> None:
     r.add_get("/checkout/complete", checkout_complete)
     r.add_get("/offer", offer)
     r.add_get(f"/static/{LIBRARY_FILE}", library_script)
-    r.add_get("/snippet-assets/{name}", snippet_asset)
+    r.add_get(ASSET_PREFIX + "{tail:.*}", snippet_asset)
     r.add_static("/static/", STATIC_DIR, append_version=False)

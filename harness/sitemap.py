@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.snippet import ROOT
+from harness.resources import SITEMAPS_DIR
 
-SHOP_MAP = ROOT / "fixtures" / "sitemaps" / "shop.toml"
+SHOP_MAP = SITEMAPS_DIR / "shop.toml"
 
 
 class SiteMapError(ValueError):

@@ -109,6 +109,8 @@ MASKS: dict[str, Mask] = {
     "receivedAt": _TIMESTAMP,
     "anonymousId": Mask("anonymousId", "a non-empty string", _nonempty_str, numbered=True),
     "context.userAgent": Mask("userAgent", "a non-empty string", _nonempty_str),
+    # client hints (analytics-next sends them): brands and versions change with every browser release
+    "context.userAgentData": Mask("userAgentData", "an object", lambda v: isinstance(v, dict)),
     "context.ip": Mask("ip", "an IP address", _ip, keep=_anonymized_ip),
     "context.page.url": _URL,
     "context.page.referrer": _URL,

@@ -1,24 +1,34 @@
-"""Snippet profiles: which tracking library a page embeds, how, and which storage keys it uses.
+"""Snippet profiles: which tracking library a page embeds, how, where its files come from, how it stores identity.
 
-A profile is a folder holding ``profile.toml`` and a jinja2 fragment. ``intilery`` (this project's
-library) is the default; users add a folder (or pass a path) for their own analytics.js-compatible
-build. The conformance suite only reads the public analytics.js API and these key names, so it
-runs unchanged against any library that has a profile.
+A profile is a folder holding ``profile.toml`` and a jinja2 fragment (plus, optionally, the files
+and JSON documents the library fetches). ``intilery`` (this project's library) is the default;
+users add a folder (or pass a path) for their own library. The conformance suite only reads the
+public analytics.js API and what the profile declares, so it runs unchanged against any library
+that has a profile. The README's "Writing a snippet profile" section documents every field.
+
+A profile may act as its vendor's CDN: everything under :data:`ASSET_PREFIX` is answered from
+the profile's declared ``[[assets]]`` (files, or folders served at any depth) and ``[[routes]]``
+(rendered documents such as a settings endpoint). Nothing else is served: no dotfiles, nothing
+outside a declared folder, not profile.toml nor the templates.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 
-from harness import resources
+from harness import resources, storage
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS_DIR = resources.SNIPPETS_DIR  # the checkout's fixtures/snippets/, or the wheel's copy
+NPM_MODULES = resources.NPM_MODULES  # `make setup` installs it from profiles-npm/package-lock.json
+NPM_SCHEME = "npm:"  # a source path "npm:@scope/pkg/dist/x.js" lives in NPM_MODULES
+ASSET_PREFIX = "/snippet-assets/"
 DEFAULT_PROFILE = "intilery"
 DEFAULT_KEYS: dict[str, str] = {
     "anonymous_id": "ajs_anonymous_id",
@@ -27,6 +37,12 @@ DEFAULT_KEYS: dict[str, str] = {
     "group_id": "ajs_group_id",
     "group_traits": "ajs_group_properties",
 }
+# template variables a caller may leave out (the harness's own pages always give every one)
+OPTIONAL_VARS: dict[str, Any] = {"delivery_mode": None, "cookie_scope": "site", "load_options": {}}
+# analytics.js libraries set `initialized` on the object that replaces the loader stub
+DEFAULT_NOT_LOADED = "!(window.analytics && window.analytics.initialized)"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SEGMENT = re.compile(r"^[A-Za-z0-9_~@+=,:-][A-Za-z0-9_.~@+=,:-]*$")  # no leading dot, no slash, no %
 
 
 class ProfileError(ValueError):
@@ -34,46 +50,264 @@ class ProfileError(ValueError):
 
 
 @dataclass(frozen=True)
+class Asset:
+    """A declared file (``path`` may hold ``{name}`` one-segment placeholders) or folder (``path`` ends in /)."""
+
+    path: str
+    source: Path
+    folder: bool
+
+    def match(self, parts: list[str]) -> Path | None:
+        """The file this asset serves for a request path split into segments, or None."""
+        own = [p for p in self.path.split("/") if p]
+        if self.folder:
+            if len(parts) <= len(own) or parts[:len(own)] != own:
+                return None
+            return _inside(self.source, parts[len(own):])
+        if _match_segments(own, parts) is None:
+            return None
+        return self.source if self.source.is_file() else None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A declared document rendered from a template of the profile (e.g. the vendor's settings endpoint)."""
+
+    path: str
+    template: str
+    content_type: str = "application/json"
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        return _match_segments([p for p in self.path.split("/") if p], parts)
+
+
+@dataclass(frozen=True)
+class DeliveryMode:
+    """One way the library can be configured to deliver, as the profile declares it."""
+
+    name: str
+    summary: str = ""  # how calls travel and what happens on unload, in one sentence (repro explanations)
+    hold_ms: int = 0  # the longest the library may hold a call on a page that stays (batching timers)
+    unload_safe: bool = False  # the profile claims calls made right before a navigation still arrive
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a request under the asset prefix resolves to: a file, or a route with its path parameters."""
+
+    file: Path | None = None
+    route: Route | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SnippetProfile:
-    """A loaded profile: its folder, template and the storage key names the suite checks."""
+    """A loaded profile: its folder, template, library, files and the storage it declares."""
 
     name: str
     folder: Path | None
     template: str | None
     description: str = ""
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
+    library: str = ""  # which library the profile embeds (tests of one library's own options name it)
+    library_version: str = ""
+    not_loaded: str = DEFAULT_NOT_LOADED  # JS expression: true while only the loader stub is on the page
+    cookie_encoding: str = "auto"
+    local_encoding: str = "auto"
+    key_encodings: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {"cookie"|"local": encoding}
+    assets: tuple[Asset, ...] = ()
+    routes: tuple[Route, ...] = ()
+    delivery: tuple[DeliveryMode, ...] = ()
+    default_delivery: str | None = None
+    snapshots: str = ""  # folder name under fixtures/snapshots for golden payloads (default: the library)
+    cookie_scopes: tuple[str, ...] = ("site",)  # "host": the template can render the host-only misconfiguration
 
     @property
     def enabled(self) -> bool:
         return self.template is not None
 
-    def render(self, **context: Any) -> str:
-        """The HTML fragment for a page's <head>; empty for the ``none`` profile."""
-        if not self.enabled or self.folder is None:
-            return ""
-        env = jinja2.Environment(
+    @property
+    def delivery_modes(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.delivery)
+
+    def mode(self, name: str | None) -> DeliveryMode | None:
+        return next((m for m in self.delivery if m.name == (name or self.default_delivery)), None)
+
+    def _env(self) -> jinja2.Environment:
+        assert self.folder is not None
+        return jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.folder)),
             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
             undefined=jinja2.StrictUndefined,
         )
-        return env.get_template(self.template or "").render(**context)
+
+    def render(self, **context: Any) -> str:
+        """The HTML fragment for a page's <head>; empty for the ``none`` profile."""
+        if not self.enabled or self.folder is None:
+            return ""
+        return self._env().get_template(self.template or "").render(**{**OPTIONAL_VARS, **context})
+
+    def render_route(self, route: Route, **context: Any) -> str:
+        """A declared document (no HTML escaping: it is JSON or the like, and its values come from the harness)."""
+        env = self._env()
+        env.autoescape = False
+        return env.get_template(route.template).render(**{**OPTIONAL_VARS, **context})
+
+    # ---- what the profile serves -----------------------------------------------------------
+    def serve(self, tail: str) -> Served | None:
+        """What ``ASSET_PREFIX + tail`` answers with, or None: only declared routes and assets, nothing hidden."""
+        parts = tail.split("/")
+        if not tail or not all(_SEGMENT.match(p) for p in parts):
+            return None  # empty segments, dotfiles, "..", encoded slashes
+        for route in self.routes:
+            params = route.match(parts)
+            if params is not None:
+                return Served(route=route, params=params)
+        for asset in self.assets:
+            found = asset.match(parts)
+            if found is not None:
+                return Served(file=found)
+        return None
 
     def asset(self, name: str) -> Path | None:
-        """A file inside the profile folder (e.g. the user's own library build), or None."""
-        if self.folder is None:
-            return None
-        path = (self.folder / name).resolve()
-        if self.folder.resolve() not in path.parents or not path.is_file():
-            return None
-        return path
+        """A file this profile serves at ``ASSET_PREFIX + name``, or None (kept for older callers)."""
+        served = self.serve(name)
+        return served.file if served else None
+
+    # ---- what the profile stores --------------------------------------------------------------
+    def encoding(self, key_or_name: str, place: str) -> str:
+        """The declared encoding of a profile key (or storage name) in ``cookie`` or ``local`` storage."""
+        key = next((k for k, name in self.keys.items() if key_or_name in (k, name)), key_or_name)
+        own = self.key_encodings.get(key, {})
+        return own.get(place) or (self.cookie_encoding if place == "cookie" else self.local_encoding)
+
+    def decode(self, name: str, raw: str | None, place: str) -> Any:
+        """A stored value as the library meant it (see :mod:`harness.storage`)."""
+        return storage.decode(raw, self.encoding(name, place))
 
 
-NO_SNIPPET = SnippetProfile(name="none", folder=None, template=None, description="pages without any snippet")
+def _match_segments(pattern: list[str], parts: list[str]) -> dict[str, str] | None:
+    if len(pattern) != len(parts):
+        return None
+    params: dict[str, str] = {}
+    for want, got in zip(pattern, parts, strict=True):
+        regex = "^" + _PLACEHOLDER.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(want).replace(
+            r"\{", "{").replace(r"\}", "}")) + "$"
+        found = re.match(regex, got)
+        if not found:
+            return None
+        params.update(found.groupdict())
+    return params
+
+
+def _inside(folder: Path, parts: list[str]) -> Path | None:
+    """``folder/parts`` when it is a regular file really inside ``folder`` (symlinks resolved), else None."""
+    base = folder.resolve()
+    path = base.joinpath(*parts).resolve()
+    if not path.is_relative_to(base) or path == base or not path.is_file():
+        return None
+    return path
+
+
+NO_SNIPPET = SnippetProfile(name="none", folder=None, template=None, description="pages without any snippet",
+                            library="none")
 
 
 def available() -> list[str]:
     """Names of the bundled profiles."""
     return sorted(p.parent.name for p in SNIPPETS_DIR.glob("*/profile.toml")) + ["none"]
+
+
+def _source(folder: Path, spec: str, toml: Path) -> Path:
+    """A declared source path: relative to the profile folder, or ``npm:`` (installed by ``make setup``)."""
+    if spec.startswith(NPM_SCHEME):
+        rel = spec[len(NPM_SCHEME):].lstrip("/")
+        path = NPM_MODULES / rel
+        if not path.exists():
+            package = "/".join(PurePosixPath(rel).parts[:2 if rel.startswith("@") else 1])
+            raise ProfileError(f"{toml}: {spec!r} is not installed ({path} missing): run `make setup` "
+                               f"(npm ci in profiles-npm/ installs {package})")
+        return path.resolve()
+    path = (folder / spec).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise ProfileError(f"{toml}: asset source {spec!r} is outside the profile folder (use npm: for packages)")
+    if not path.exists():
+        raise ProfileError(f"{toml}: asset source {spec!r} does not exist")
+    return path
+
+
+def _assets(data: dict[str, Any], folder: Path, toml: Path, hidden: set[str]) -> tuple[Asset, ...]:
+    declared = data.get("assets")
+    if declared is None:
+        # No [[assets]]: the profile folder's own files (at any depth), except profile.toml, templates and dotfiles.
+        return (_ProfileFolder("", folder, True, frozenset(hidden)),)
+    if not isinstance(declared, list):
+        raise ProfileError(f"{toml}: 'assets' must be an array of tables ([[assets]])")
+    out: list[Asset] = []
+    for item in declared:
+        path = str(item.get("path", "")).lstrip("/")
+        if "dir" in item:
+            out.append(Asset(path if path.endswith("/") or not path else path + "/",
+                             _source(folder, str(item["dir"]), toml), True))
+        elif "file" in item:
+            if not path or path.endswith("/"):
+                raise ProfileError(f"{toml}: a file asset needs a 'path' naming the file (got {path!r})")
+            out.append(Asset(path, _source(folder, str(item["file"]), toml), False))
+        else:
+            raise ProfileError(f"{toml}: each [[assets]] needs 'file' or 'dir'")
+        if any(p.startswith(".") for p in path.split("/") if p):
+            raise ProfileError(f"{toml}: asset path {path!r} has a dot segment")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _ProfileFolder(Asset):
+    """The default asset: the profile folder minus what must stay private (its toml and templates)."""
+
+    hidden: frozenset[str] = frozenset()
+
+    def match(self, parts: list[str]) -> Path | None:
+        if "/".join(parts) in self.hidden or parts[-1].endswith(".j2"):
+            return None
+        return super().match(parts)
+
+
+def _routes(data: dict[str, Any], folder: Path, toml: Path) -> tuple[Route, ...]:
+    out: list[Route] = []
+    for item in data.get("routes") or []:
+        path, template = str(item.get("path", "")).lstrip("/"), str(item.get("template", ""))
+        if not path or not template:
+            raise ProfileError(f"{toml}: each [[routes]] needs 'path' and 'template'")
+        if not (folder / template).is_file():
+            raise ProfileError(f"{toml}: route template {template!r} does not exist")
+        out.append(Route(path, template, str(item.get("content_type", "application/json"))))
+    return tuple(out)
+
+
+def _delivery(data: dict[str, Any], toml: Path) -> tuple[tuple[DeliveryMode, ...], str | None]:
+    section = data.get("delivery") or {}
+    modes = []
+    for name, spec in (section.get("modes") or {}).items():
+        spec = spec if isinstance(spec, dict) else {"summary": str(spec)}
+        modes.append(DeliveryMode(str(name), str(spec.get("summary", "")), int(spec.get("hold_ms", 0)),
+                                  bool(spec.get("unload_safe", False))))
+    default = section.get("default")
+    if default is not None and default not in {m.name for m in modes}:
+        raise ProfileError(f"{toml}: delivery default {default!r} is not one of its [delivery.modes]")
+    return tuple(modes), default
+
+
+def _encodings(data: dict[str, Any], toml: Path) -> tuple[str, str, dict[str, dict[str, str]]]:
+    section = data.get("storage") or {}
+    cookie = str(section.get("cookie", section.get("encoding", "auto")))
+    local = str(section.get("local", section.get("encoding", "auto")))
+    per_key = {str(k): {p: str(v[p]) for p in storage.PLACES if p in v}
+               for k, v in (section.get("keys") or {}).items() if isinstance(v, dict)}
+    for name in [cookie, local, *(e for v in per_key.values() for e in v.values())]:
+        if name not in storage.ENCODINGS:
+            raise ProfileError(f"{toml}: unknown storage encoding {name!r}; known: "
+                               f"{', '.join(sorted(storage.ENCODINGS))}")
+    return cookie, local, per_key
 
 
 def load_profile(name_or_path: str | None = None) -> SnippetProfile:
@@ -94,14 +328,36 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         data = tomllib.loads(toml.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{toml}: not valid TOML: {exc}") from None
+    folder = candidate.resolve()
     template = data.get("template", "snippet.html.j2")
-    if not (candidate / template).is_file():
+    if not (folder / template).is_file():
         raise ProfileError(f"{toml}: template {template!r} does not exist")
     keys = {**DEFAULT_KEYS, **{k: str(v) for k, v in (data.get("keys") or {}).items()}}
+    library = data.get("library") or {}
+    if not isinstance(library, dict):
+        raise ProfileError(f"{toml}: 'library' must be a table ([library])")
+    routes = _routes(data, folder, toml)
+    hidden = {"profile.toml", template, *(r.template for r in routes)}
+    modes, default = _delivery(data, toml)
+    cookie, local, per_key = _encodings(data, toml)
+    name = str(data.get("name", candidate.name))
+    library_name = str(library.get("name", name))
     return SnippetProfile(
-        name=str(data.get("name", candidate.name)),
-        folder=candidate.resolve(),
+        name=name,
+        folder=folder,
         template=template,
         description=str(data.get("description", "")),
         keys=keys,
+        library=library_name,
+        library_version=str(library.get("version", "")),
+        not_loaded=str(library.get("not_loaded", DEFAULT_NOT_LOADED)),
+        cookie_encoding=cookie,
+        local_encoding=local,
+        key_encodings=per_key,
+        assets=_assets(data, folder, toml, hidden),
+        routes=routes,
+        delivery=modes,
+        default_delivery=default,
+        snapshots=str(data.get("snapshots", library_name)),
+        cookie_scopes=tuple(str(x) for x in library.get("cookie_scopes", ["site"])),
     )

@@ -1,9 +1,9 @@
 """Fixtures for the assertion tests: extra servers (tracking plan, host-only cookies) and devices on them.
 
 The session's ``harness_server`` runs the selected snippet profile; tests that need a second
-configuration start their own server on a free port. Chromium resolves ``*.shop.test`` to
-127.0.0.1 (the plugin's ``--host-resolver-rules``), so ``http://www.shop.test:PORT/`` and
-``http://app.shop.test:PORT/`` reach whichever server listens on PORT.
+configuration start their own server on a free port, embedding the same profile (``--snippet``).
+Chromium resolves ``*.shop.test`` to 127.0.0.1 (the plugin's ``--host-resolver-rules``), so
+``http://www.shop.test:PORT/`` and ``http://app.shop.test:PORT/`` reach whichever server listens on PORT.
 """
 
 from __future__ import annotations
@@ -17,21 +17,27 @@ from assertions_support import SHOP_PLAN, STABLE_CONTEXT
 from harness.device import Device, context_options
 from harness.keys import Config
 from harness.plan import load_plan
+from harness.pytest_plugin import selected_profile
 from harness.server import HarnessServer
 
 
 @pytest.fixture(scope="module")
-def plan_server() -> Generator[HarnessServer, None, None]:
+def plan_server(pytestconfig: pytest.Config) -> Generator[HarnessServer, None, None]:
     """A server started with the example tracking plan (like ``harness serve --tracking-plan``)."""
-    server = HarnessServer(config=Config(tracking_plan=load_plan(SHOP_PLAN))).start()
+    server = HarnessServer(config=Config(tracking_plan=load_plan(SHOP_PLAN)),
+                           snippet=selected_profile(pytestconfig)).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def hostonly_server() -> Generator[HarnessServer, None, None]:
-    """A server whose pages embed the misconfigured ``hostonly`` snippet profile."""
-    server = HarnessServer(snippet="hostonly").start()
+def hostonly_server(pytestconfig: pytest.Config) -> Generator[HarnessServer, None, None]:
+    """The selected library misconfigured with host-only id cookies (the profile's cookie_scope "host")."""
+    profile = selected_profile(pytestconfig)
+    if "host" not in profile.cookie_scopes:
+        pytest.skip(f"profile {profile.name} cannot render host-only cookies (its [library] cookie_scopes "
+                    f"lacks \"host\")")
+    server = HarnessServer(config=Config(extra={"cookie_scope": "host"}), snippet=profile).start()
     yield server
     server.stop()
 

@@ -1,9 +1,9 @@
 """One identity across www.shop.test and app.shop.test: the cookie domain rule libraries get wrong.
 
 Chromium resolves *.shop.test to 127.0.0.1 (the plugin's --host-resolver-rules), so both host
-names reach the same harness server. The intilery profile sets its id cookies on the
-registrable domain (.shop.test); the hostonly profile leaves Domain off, so each subdomain
-mints its own anonymousId and one person becomes two profiles.
+names reach the same harness server. A correct setup sets the id cookies on the registrable
+domain (.shop.test); the same library misconfigured with host-only cookies (cookie_scope "host")
+leaves Domain off, so each subdomain mints its own anonymousId and one person becomes two profiles.
 """
 
 from __future__ import annotations

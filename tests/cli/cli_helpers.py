@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from harness.transport import QUERY
+
 DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/131.0.0.0 Safari/537.36")
 PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -48,7 +50,8 @@ class Browser:
         }
         if user_id is not None:
             body["userId"] = user_id
-        headers = {"Content-Type": "text/plain", "User-Agent": self.user_agent, "Cookie": f"hx_device={self.device}"}
+        headers = {"Content-Type": "text/plain", "User-Agent": self.user_agent, "Cookie": f"hx_device={self.device}",
+                   "Origin": "http://127.0.0.1"}  # a browser's POST carries an Origin (a server library's does not)
         return body, headers
 
 
@@ -96,8 +99,14 @@ def email_user() -> Sent:
 
 
 def post(base_url: str, path: str, body: Any, headers: dict[str, str] | None = None) -> int:
-    """POST a JSON (or raw) body to the collector; returns the HTTP status."""
+    """POST a JSON (or raw) body to the collector; returns the HTTP status.
+
+    A simulated browser (headers with an Origin) sends the mark the harness's page script would add for its
+    XMLHttpRequest (harness.transport), so the collector records ``xhr``.
+    """
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    if headers and "Origin" in headers and "?" not in path:
+        path += f"?{QUERY}=xhr"
     request = urllib.request.Request(f"{base_url}{path}", data=data, method="POST",
                                      headers=headers or {"Content-Type": "application/json"})
     try:

@@ -404,12 +404,19 @@ def test_x_forwarded_for_honoured_only_when_configured(server_factory: Any, clie
 
 
 def test_transport_and_device_meta(client: Any) -> None:
+    """The transport is observed, never taken from the payload: a browser's request (Origin / Sec-Fetch-*)
+    carries the harness page script's mark, a bare one is "browser"; anything else is "server"."""
     client.post("/v1/track", message("track", _metadata={"transport": "beacon"}),
                 headers={"Cookie": "hx_device=dev-123", "User-Agent": "Mozilla/5.0"})
+    client.post("/v1/track?hx_transport=beacon", message("track"),
+                headers={"User-Agent": "Mozilla/5.0", "Origin": "http://www.shop.test", "Sec-Fetch-Mode": "no-cors"})
     client.post("/v1/track", message("track", context={"library": {"name": "other.js"}}),
-                headers={"User-Agent": "Mozilla/5.0"})
+                headers={"User-Agent": "Mozilla/5.0", "Origin": "http://www.shop.test"})
+    client.post("/v1/track?hx_transport=made-up", message("track"), headers={"Origin": "http://www.shop.test"})
     client.post("/v1/track", message("track"), headers={"User-Agent": "analytics-python/2.0"})
     metas = [b["_meta"] for b in client.beacons()]
-    assert [(m["transport"], m["device"]) for m in metas] == [("beacon", "dev-123"), ("other", None),
+    assert [(m["transport"], m["device"]) for m in metas] == [("server", "dev-123"), ("beacon", None),
+                                                               ("browser", None), ("browser", None),
                                                                ("server", None)]
+    assert [m["path"] for m in metas] == ["/v1/track"] * 5, "the mark is not part of the path"
     assert [m["seq"] for m in metas] == sorted(m["seq"] for m in metas)

@@ -12,10 +12,10 @@ from support import is_uuid
 def test_first_visit_generates_uuid_in_cookie_and_local_storage(desktop, beacons) -> None:
     """C1: a random 36-character UUID exists before any call, in the cookie AND in localStorage."""
     desktop.visit("/")
+    first = beacons.one(type="page")  # some libraries make the id while building the first call: wait for it
     cookie_id, stored_id = desktop.stored("anonymous_id")
     assert is_uuid(cookie_id), f"cookie anonymousId should be a 36-char UUID, got {cookie_id!r}"
     assert stored_id == cookie_id, f"localStorage has {stored_id!r}, cookie has {cookie_id!r}"
-    first = beacons.all()[0]
     assert first["anonymousId"] == cookie_id, "the very first call already carries the generated id"
 
 
@@ -35,6 +35,7 @@ def test_anonymous_ids_are_random_per_browser(new_device, beacons) -> None:
 def test_id_cookie_expires_in_one_year(desktop, beacons) -> None:
     """C2: the Intilery ID cookie is set with a one-year expiration."""
     desktop.visit("/")
+    beacons.one(type="page")  # the id exists once the first call was built
     cookie = desktop.cookie("anonymous_id")
     assert cookie is not None, f"no {desktop.profile.keys['anonymous_id']} cookie; cookies: {desktop.cookies()}"
     lifetime = timedelta(seconds=cookie["expires"] - desktop.now().timestamp())
@@ -45,12 +46,15 @@ def test_id_cookie_expires_in_one_year(desktop, beacons) -> None:
 @pytest.mark.claims("C3", "C8")
 def test_same_device_days_later_keeps_the_anonymous_id(desktop, beacons) -> None:
     """C3 (scenario #1): later visits and days later, every call carries the same anonymousId."""
-    desktop.visit("/")
-    desktop.visit("/products/p1")
+    for path in ("/", "/products/p1"):  # a person reads each page: its call is made before they move on
+        desktop.visit(path)
+        beacons.one(type="page", context__page__path=path)
     desktop.tab.click("#add-to-cart")
+    beacons.one(event="Product Added")
     desktop.advance(days=2)
-    desktop.visit("/products/p2")
-    desktop.visit("/cart")
+    for path in ("/products/p2", "/cart"):
+        desktop.visit(path)
+        beacons.one(type="page", context__page__path=path)
     calls = beacons.wait_for(count=5)
     ids = {b["anonymousId"] for b in calls}
     assert len(ids) == 1, f"expected one anonymousId over two days, saw {ids}"
@@ -63,6 +67,7 @@ def test_same_device_days_later_keeps_the_anonymous_id(desktop, beacons) -> None
 def test_expired_cookie_is_restored_from_local_storage(desktop, beacons) -> None:
     """C4: a year and a day later the cookie has expired; the id comes back from localStorage."""
     desktop.visit("/")
+    beacons.one(type="page")
     original = desktop.anonymous_id()
     desktop.advance(days=366)
     cookie_id, stored_id = desktop.stored("anonymous_id")
@@ -78,6 +83,7 @@ def test_expired_cookie_is_restored_from_local_storage(desktop, beacons) -> None
 def test_deleted_cookie_is_restored_from_local_storage(desktop, beacons) -> None:
     """C4: only the cookie is gone (e.g. a cookie cleaner): the same id is read back and re-set."""
     desktop.visit("/")
+    beacons.one(type="page")
     original = desktop.anonymous_id()
     desktop.clear_cookies()
     desktop.visit("/products/p3")
@@ -89,6 +95,7 @@ def test_deleted_cookie_is_restored_from_local_storage(desktop, beacons) -> None
 def test_clearing_cookies_and_storage_gives_a_new_anonymous_id(desktop, beacons) -> None:
     """C5: cookies and localStorage cleared -> a completely new anonymousId on the next visit."""
     desktop.visit("/")
+    beacons.one(type="page")
     first = desktop.anonymous_id()
     desktop.clear_cookies()
     desktop.clear_storage()

@@ -15,11 +15,9 @@ SITE_PAGES = ["/", "/products/p1", "/cart", "/signup", "/signup?flow=js-redirect
               "/logout", "/checkout/complete", "/offer"]
 
 
-@pytest.fixture(autouse=True)
-def _our_library_only(request: pytest.FixtureRequest) -> None:
-    """These tests are about static/intilery.js itself, not the analytics.js conformance claims."""
-    if request.config.getoption("--snippet") not in ("intilery", "broken-reset", "hostonly"):
-        pytest.skip("tests of static/intilery.js; the selected --snippet is another library")
+# These tests are about static/intilery.js itself (its size, globals, argument checks, persist outbox),
+# not the analytics.js conformance claims.
+pytestmark = pytest.mark.library("intilery", reason="properties of static/intilery.js itself")
 
 
 def test_library_is_small() -> None:

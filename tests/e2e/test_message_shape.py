@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from test_overrides import STUB_ACTIVE, open_before_library_loads
+from test_overrides import open_before_library_loads
 
 
 def parse(ts: str) -> datetime:
@@ -61,7 +61,7 @@ def test_calls_before_load_are_queued_and_sent_in_order(desktop, beacons, harnes
     }""")
     assert desktop.tab.evaluate("() => window.ready_ran") is False, "ready must wait for the library"
     desktop.tab.wait_for_function("() => window.ready_ran === true")
-    assert not desktop.tab.evaluate(STUB_ACTIVE)
+    assert not desktop.library_pending()
     one, two = beacons.one(event="Queued One"), beacons.one(event="Queued Two")
     identify = beacons.one(type="identify")
     assert identify["_meta"]["seq"] < one["_meta"]["seq"] < two["_meta"]["seq"] or (

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from support import is_uuid
 
-STUB_ACTIVE = "() => typeof window.analytics.user !== 'function'"  # the loader stub has no user()
-
 
 def open_before_library_loads(device, harness_server, path: str = "/") -> None:
-    """Open a page whose library script is held back, so calls land in the loader stub's queue."""
+    """Open a page whose library files (every script, chunk and settings document) are held back, so calls
+    land in the loader stub's queue. "Not loaded yet" is what the profile declares (its [library] not_loaded)."""
     harness_server.faults.configure({"script_delay_ms": 800})
     device.visit(path, wait_ready=False, wait_until="domcontentloaded")
-    assert device.tab.evaluate(STUB_ACTIVE), "the library loaded before the test could call the stub"
+    assert device.library_pending(), "the library loaded before the test could call the stub"
 
 
 @pytest.mark.claims("C11", "C22")

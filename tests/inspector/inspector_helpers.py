@@ -12,13 +12,16 @@ from typing import Any
 
 from playwright.sync_api import Page, Response, expect
 
+from harness.transport import QUERY
+
 CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/131.0.0.0 Safari/537.36")
 
 
 def message(type_: str = "track", anonymous_id: str | None = None, user_id: str | None = None,
             transport: str = "beacon", **fields: Any) -> dict[str, Any]:
-    """A browser-shaped analytics.js message (our library's _metadata names the transport)."""
+    """A browser-shaped analytics.js message; ``transport`` is what the harness's page script would have observed
+    (kept in ``_metadata`` here only so :func:`post` can send the mark; the collector never reads the payload)."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     body: dict[str, Any] = {
         "type": type_, "messageId": f"ajs-{uuid.uuid4()}", "anonymousId": anonymous_id or str(uuid.uuid4()),
@@ -33,11 +36,16 @@ def message(type_: str = "track", anonymous_id: str | None = None, user_id: str 
 
 
 def post(base_url: str, body: Any, path: str | None = None, content_type: str = "text/plain") -> int:
-    """POST to the collector as sendBeacon would (text/plain); returns the status."""
+    """POST to the collector as a browser page observed by the harness would (text/plain, an Origin, and the
+    page script's transport mark, harness.transport); returns the status."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     target = path or f"/v1/{body['type']}"
+    how = (body.get("_metadata") or {}).get("transport") if isinstance(body, dict) else None
+    if how and "?" not in target:
+        target += f"?{QUERY}={how}"
     request = urllib.request.Request(f"{base_url}{target}", data=data, method="POST",
-                                     headers={"Content-Type": content_type, "User-Agent": CHROME_UA})
+                                     headers={"Content-Type": content_type, "User-Agent": CHROME_UA,
+                                              "Origin": base_url})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status

@@ -183,7 +183,7 @@ def test_a_user_project_runs_from_the_installed_wheel(venv: Path, project: Path)
     out = _ok(result, "the user project's tests")
     assert "5 passed" in out, out[-3000:]
     assert "warning" not in out.lower(), f"a user's run printed a warning:\n{out[-3000:]}"
-    snapshot = project / "tests" / "__snapshots__" / "product-page.json"
+    snapshot = project / "tests" / "__snapshots__" / "intilery" / "product-page.json"  # one folder per library
     assert snapshot.is_file(), f"the snapshot is not beside the test: {sorted(project.rglob('*.json'))}"
     assert not [p for p in venv.rglob("product-page.json")], "a snapshot was written inside the installed package"
 

@@ -1,0 +1,221 @@
+"""A profile as its vendor's CDN: exactly what it declares is served under /snippet-assets/, nothing else.
+
+Regression tests for the old behaviour (the whole profile folder was served: dotfiles, profile.toml,
+templates, and subfolders through %2F). Plain HTTP against a real server; no browser needed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from harness.keys import Config
+from harness.server import HarnessServer
+from harness.snippet import ProfileError, load_profile
+
+PROFILE_TOML = """
+name = "cdn-test"
+template = "snippet.html.j2"
+
+[library]
+name = "cdn-test-lib"
+not_loaded = "!window.analytics.initialized"
+
+[[assets]]
+path = "lib/v1/{write_key}/lib.min.js"
+file = "dist/lib.js"
+
+[[assets]]
+path = "bundles/"
+dir = "dist/chunks"
+
+[[routes]]
+path = "v1/projects/{write_key}/settings"
+template = "settings.json.j2"
+
+[[routes]]
+path = "config/source"
+template = "config.json.j2"
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cdn_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = write(tmp_path_factory.mktemp("cdn-profile"), {
+        "profile.toml": PROFILE_TOML,
+        "snippet.html.j2": "<script src='{{ cdn_url }}/lib/v1/{{ write_key }}/lib.min.js'></script>",
+        "settings.json.j2": '{"apiHost": {{ (collector_host ~ "/v1")|tojson }}, "key": {{ params.write_key|tojson }},'
+                            ' "scheme": {{ collector_scheme|tojson }}, "origin": {{ collector_origin|tojson }},'
+                            ' "assets": {{ asset_origin|tojson }}}',
+        "config.json.j2": '{"ok": true}',
+        "dist/lib.js": "window.lib = 1;",
+        "dist/chunks/a.bundle.js": "chunk a",
+        "dist/chunks/deep/er/b.bundle.js": "chunk b",
+        "dist/chunks/.hidden.js": "hidden",
+        "dist/chunks/.git/config": "secret",
+        "dist/secret.txt": "not declared",
+        ".env": "TOKEN=1",
+    })
+    (root / "dist" / "chunks" / "escape.js").symlink_to(root / "dist" / "secret.txt")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cdn_server(cdn_profile: Path) -> Generator[HarnessServer, None, None]:
+    server = HarnessServer(snippet=str(cdn_profile), config=Config(write_key="wk-1")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def folder_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """No [[assets]]: the profile folder's own files are served, except profile.toml, templates and dotfiles."""
+    return write(tmp_path_factory.mktemp("folder-profile"), {
+        "profile.toml": 'name = "mine"\n',
+        "snippet.html.j2": "<script src='{{ asset_url }}my-build.js'></script>",
+        "partial.j2": "{{ write_key }}",
+        "my-build.js": "window.mine = 1;",
+        "sub/more.js": "more",
+        ".secret": "s",
+        "sub/.also-secret": "s",
+    })
+
+
+@pytest.fixture(scope="module")
+def folder_server(folder_profile: Path) -> Generator[HarnessServer, None, None]:
+    server = HarnessServer(snippet=str(folder_profile)).start()
+    yield server
+    server.stop()
+
+
+def get(server: HarnessServer, path: str) -> tuple[int, str, dict[str, str]]:
+    """A raw GET (the path is sent exactly as written: no client-side normalisation of .. or %2F)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace"), dict(response.getheaders())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/snippet-assets/lib/v1/wk-1/lib.min.js", "window.lib = 1;"),
+    ("/snippet-assets/lib/v1/any-key/lib.min.js", "window.lib = 1;"),
+    ("/snippet-assets/bundles/a.bundle.js", "chunk a"),
+    ("/snippet-assets/bundles/deep/er/b.bundle.js", "chunk b"),
+    ("/snippet-assets/config/source", '{"ok": true}'),
+])
+def test_declared_files_and_routes_are_served_at_any_depth(cdn_server: HarnessServer, path: str, body: str) -> None:
+    status, text, headers = get(cdn_server, path)
+    assert (status, text) == (200, body)
+    assert headers["Cache-Control"] == "no-store", "library files are fetched on every page (faults apply)"
+
+
+def test_settings_route_is_rendered_with_the_collector_and_path_parameters(cdn_server: HarnessServer) -> None:
+    status, text, headers = get(cdn_server, "/snippet-assets/v1/projects/wk-1/settings")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(text) == {"apiHost": f"127.0.0.1:{cdn_server.port}/v1", "key": "wk-1", "scheme": "http",
+                                "origin": f"http://127.0.0.1:{cdn_server.port}",
+                                "assets": f"http://127.0.0.1:{cdn_server.port}"}
+
+
+@pytest.mark.parametrize("path", [
+    "/snippet-assets/profile.toml",
+    "/snippet-assets/snippet.html.j2",
+    "/snippet-assets/settings.json.j2",
+    "/snippet-assets/.env",
+    "/snippet-assets/dist/lib.js",  # the source file is served only at its declared path
+    "/snippet-assets/dist/secret.txt",
+    "/snippet-assets/bundles/.hidden.js",
+    "/snippet-assets/bundles/.git/config",
+    "/snippet-assets/bundles/escape.js",  # a symlink out of the declared folder
+    "/snippet-assets/bundles/../../profile.toml",
+    "/snippet-assets/bundles/%2E%2E/%2E%2E/profile.toml",
+    "/snippet-assets/bundles/..%2F..%2Fprofile.toml",
+    "/snippet-assets/bundles%2F..%2F..%2Fprofile.toml",
+    "/snippet-assets/bundles//a.bundle.js",
+    "/snippet-assets/bundles/",
+    "/snippet-assets/",
+    "/snippet-assets/v1/projects/wk-1/settings/extra",
+    "/snippet-assets/lib/v1/wk-1/other.js",
+])
+def test_nothing_undeclared_is_served(cdn_server: HarnessServer, path: str) -> None:
+    status, text, _ = get(cdn_server, path)
+    assert status == 404, f"{path} answered {status}: {text[:80]!r}"
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/snippet-assets/my-build.js", 200),
+    ("/snippet-assets/sub/more.js", 200),
+    ("/snippet-assets/profile.toml", 404),
+    ("/snippet-assets/snippet.html.j2", 404),
+    ("/snippet-assets/partial.j2", 404),
+    ("/snippet-assets/.secret", 404),
+    ("/snippet-assets/sub/.also-secret", 404),
+    ("/snippet-assets/sub%2F.also-secret", 404),
+    ("/snippet-assets/sub/..%2Fprofile.toml", 404),
+])
+def test_a_profile_without_assets_serves_its_own_files_only(folder_server: HarnessServer, path: str,
+                                                            status: int) -> None:
+    assert get(folder_server, path)[0] == status
+
+
+def test_library_file_faults_apply_to_every_asset_and_route(cdn_server: HarnessServer) -> None:
+    """A slow, failing or unreachable CDN: the script-delay, -status and -drop faults hit every library file."""
+    cdn_server.faults.clear()
+    cdn_server.faults.configure({"script_status": 503, "count": 2})
+    assert get(cdn_server, "/snippet-assets/bundles/a.bundle.js")[0] == 503
+    assert get(cdn_server, "/snippet-assets/v1/projects/wk-1/settings")[0] == 503
+    assert get(cdn_server, "/snippet-assets/bundles/a.bundle.js")[0] == 200
+    cdn_server.faults.configure({"script_drop": True, "count": 1})
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        get(cdn_server, "/snippet-assets/lib/v1/wk-1/lib.min.js")
+    cdn_server.faults.configure({"script_delay_ms": 300})
+    started = time.monotonic()
+    assert get(cdn_server, "/snippet-assets/v1/projects/wk-1/settings")[0] == 200
+    assert time.monotonic() - started >= 0.3
+    cdn_server.faults.clear()
+    assert get(cdn_server, "/snippet-assets/nothing-here")[0] == 404, "undeclared paths are 404 before any fault"
+
+
+@pytest.mark.parametrize(("toml", "error"), [
+    ('[[assets]]\npath = "x.js"\nfile = "missing.js"\n', "does not exist"),
+    ('[[assets]]\npath = "x.js"\nfile = "../outside.js"\n', "outside the profile folder"),
+    ('[[assets]]\npath = "x/"\n', "needs 'file' or 'dir'"),
+    ('[[assets]]\npath = ".hidden.js"\nfile = "snippet.html.j2"\n', "dot segment"),
+    ('[[assets]]\npath = "lib.js"\nfile = "npm:@nobody/not-installed/x.js"\n', "make setup"),
+    ('[[routes]]\npath = "settings"\ntemplate = "nope.j2"\n', "does not exist"),
+    ('[storage]\ncookie = "rot13"\n', "unknown storage encoding 'rot13'"),
+    ('[delivery]\ndefault = "fast"\n[delivery.modes.slow]\nsummary = "s"\n', "not one of its"),
+])
+def test_bad_profiles_say_what_is_wrong(tmp_path: Path, toml: str, error: str) -> None:
+    write(tmp_path / "p", {"profile.toml": toml, "snippet.html.j2": ""})
+    (tmp_path / "outside.js").write_text("x")
+    with pytest.raises(ProfileError, match=error):
+        load_profile(str(tmp_path / "p"))
+
+
+def test_bundled_profiles_load() -> None:
+    for name in ("intilery", "broken-reset", "hostonly", "analytics-next"):
+        profile = load_profile(name)
+        assert profile.enabled and profile.library and profile.not_loaded
+    nxt = load_profile("analytics-next")
+    assert nxt.library == "analytics-next" and nxt.library_version == "1.84.3"
+    served = nxt.serve("analytics.js/v1/some-key/analytics.min.js")
+    assert served is not None and served.file is not None and served.file.name == "standalone.js"
+    assert os.sep + "profiles-npm" + os.sep in str(served.file), "from the npm lockfile install, not vendored"
