@@ -8,9 +8,12 @@ from support import PETER
 UID = "97980cfea0067"
 
 
-def browse_anonymously(device, *paths: str) -> None:
+def browse_anonymously(device, beacons, *paths: str) -> None:
+    """Visit each page and wait for its page call: a library may persist a new id only as it builds the event."""
     for path in paths:
+        before = len(beacons.all(type="page"))
         device.visit(path)
+        beacons.wait_for(type="page", count=before + 1)
 
 
 def sign_up(device, uid: str = UID) -> None:
@@ -33,7 +36,7 @@ def log_in(device, uid: str = UID) -> None:
 @pytest.mark.claims("C8", "C3")
 def test_scenario_1_multi_day_single_device_is_one_profile(desktop, beacons) -> None:
     """Scenario #1: anonymous from an ad, back two days later on the same device, signs up -> one profile."""
-    browse_anonymously(desktop, "/?utm_source=ad", "/products/p1", "/products/p4")
+    browse_anonymously(desktop, beacons, "/?utm_source=ad", "/products/p1", "/products/p4")
     desktop.advance(days=2)
     sign_up(desktop)
     beacons.one(event="Signed Up", userId=UID)
@@ -48,12 +51,12 @@ def test_scenario_1_multi_day_single_device_is_one_profile(desktop, beacons) -> 
 @pytest.mark.claims("C8", "C26")
 def test_scenario_2_web_sign_up_and_anonymous_phone_is_two_profiles(desktop, phone, beacons) -> None:
     """Scenario #2: signs up on the web, browses the phone without logging in -> two profiles."""
-    browse_anonymously(desktop, "/", "/products/p2")
-    browse_anonymously(phone, "/", "/products/p3")
+    browse_anonymously(desktop, beacons, "/", "/products/p2")
+    browse_anonymously(phone, beacons, "/", "/products/p3")
     desktop.advance(days=1)
     phone.advance(days=1)
     sign_up(desktop)
-    browse_anonymously(phone, "/cart")
+    browse_anonymously(phone, beacons, "/cart")
     beacons.one(event="Signed Up", userId=UID)
     profiles = beacons.profiles()
     assert len(profiles) == 2, "the phone's activity stays anonymous"
@@ -67,8 +70,8 @@ def test_scenario_2_web_sign_up_and_anonymous_phone_is_two_profiles(desktop, pho
 @pytest.mark.claims("C8", "C26", "C25")
 def test_scenario_3_logged_in_on_both_devices_is_one_profile(desktop, phone, beacons) -> None:
     """Scenario #3: web and phone, logged in on both -> one profile with two anonymousIds."""
-    browse_anonymously(desktop, "/", "/products/p1")
-    browse_anonymously(phone, "/", "/products/p2")
+    browse_anonymously(desktop, beacons, "/", "/products/p1")
+    browse_anonymously(phone, beacons, "/", "/products/p2")
     sign_up(desktop)
     phone.advance(days=3)
     log_in(phone)

@@ -51,6 +51,7 @@ def test_device_count_is_the_apis_not_the_number_of_anonymous_ids(page, harness_
         body = message("identify", anonymous_id=anon, user_id="97980cfea0067", traits={"name": "Peter"})
         request = urllib.request.Request(f"{base}/v1/identify", data=json.dumps(body).encode(), method="POST",
                                          headers={"Content-Type": "text/plain", "User-Agent": CHROME_UA,
+                                                  "Origin": base,  # a browser's request, not a server library's
                                                   "Cookie": f"hx_device={device}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200

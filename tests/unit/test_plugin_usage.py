@@ -59,10 +59,10 @@ def test_snapshots_follow_the_ini_option_and_base_url_is_the_harness(tmp_path: P
         "\n"
         "def harness_server_dir():\n"
         "    import pathlib\n"
-        "    return pathlib.Path(__file__).resolve().parent.parent / 'golden' / 'cart.json'\n")
+        "    return pathlib.Path(__file__).resolve().parent.parent / 'golden' / 'intilery' / 'cart.json'\n")
     result = run(tmp_path, "--snapshot-update")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert (tmp_path / "golden" / "cart.json").is_file()
+    assert (tmp_path / "golden" / "intilery" / "cart.json").is_file(), "one snapshot folder per library"
     assert "warning" not in result.stdout.lower(), result.stdout
 
 
