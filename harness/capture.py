@@ -10,7 +10,8 @@ should have been sent in one line and explain a miss: :meth:`Beacons.expect`,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ class Beacons:
         self.store = store
         self.plan = plan  # type: ignore[assignment]  # the setter loads paths
         self.snapshot_update = False  # set from --snapshot-update by the plugin
+        self.pump: Callable[[float], bool] | None = None  # site mode: hands the thread to Playwright (intercept)
         self.snapshot_dir: Path | None = None  # the plugin sets it; None: harness.snapshot.default_dir()
         self.test_name = ""
         self.artifact_dir: Path | None = None  # the plugin sets it: where beacons.json goes when the test fails
@@ -45,12 +47,34 @@ class Beacons:
         else:
             self._plan = validate_plan(value)
 
+    def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """The store's condition-variable wait; with interception, the thread is handed to Playwright meanwhile.
+
+        Intercepted beacons are delivered by route handlers, which Playwright's sync API runs only inside
+        a Playwright call: ``pump`` (set by the plugin in site mode) waits for the browser's next finished
+        request, then the store is looked at again.
+        """
+        if self.pump is None:
+            return self.store.wait_until(predicate, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.store.wait_until(predicate, 0):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if not self.pump(remaining):
+                return self.store.wait_until(predicate, remaining)  # no browser left: nothing to pump
+
     def wait_for(self, type: str | None = None, event: str | None = None, count: int = 1,
                  timeout: float = 5.0, **filters: Any) -> list[Record]:
         """Wait until ``count`` beacons have this type/event and these exact field values; return them."""
         matchers.check_keywords("wait_for", filters, {"a wait": "timeout", "a count": "count", "the start": "since"},
                                 escape=False)
-        return self.store.wait_for(type, event, count, timeout, **filters)
+        if self.pump is None:
+            return self.store.wait_for(type, event, count, timeout, **filters)
+        self._wait_until(lambda: len(self.store.query(type, event, **filters)) >= count, timeout)
+        return self.store.wait_for(type, event, count, 0, **filters)  # the matches, or the timeout's story
 
     def one(self, type: str | None = None, event: str | None = None, timeout: float = 5.0,
             **filters: Any) -> Record:
@@ -118,7 +142,7 @@ class Beacons:
             found[:] = matchers.select(self.all(), spec)
             return len(found) >= count
 
-        if self.store.wait_until(enough, timeout) or enough():
+        if self._wait_until(enough, timeout) or enough():
             return list(found)
         captured = self.all()
         head = (f"expected {count} message(s) matching {matchers.describe_spec(spec)} within {timeout:g}s; "
@@ -145,7 +169,7 @@ class Beacons:
             hits[:] = matchers.select(self.store.query(since=after), spec)
             return bool(hits)
 
-        if self.store.wait_until(arrived, within):
+        if self._wait_until(arrived, within):
             scope = f" after #{after}" if after else ""
             raise AssertionError(
                 f"expected no message matching {matchers.describe_spec(spec)}{scope} within {within:g}s; "
@@ -173,7 +197,7 @@ class Beacons:
                 position = hit + 1
             return True
 
-        if self.store.wait_until(complete, timeout) or complete():
+        if self._wait_until(complete, timeout) or complete():
             return list(matched)
         raise AssertionError(self._sequence_miss(specs, matched, failed[0], timeout))
 

@@ -33,6 +33,7 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from harness.sitemap import Form, Person, SiteMap
 from harness.snippet import SnippetProfile
 from harness.transport import observe as observe_transport
 
@@ -115,10 +116,11 @@ class Device:
     """A person's browser: ``visit`` pages, make analytics calls, read storage, let days pass."""
 
     def __init__(self, context: BrowserContext, base_url: str, profile: SnippetProfile, kind: str = "desktop",
-                 name: str = "", start: datetime | None = None) -> None:
+                 name: str = "", start: datetime | None = None, site: SiteMap | None = None) -> None:
         self.context = context
         self.base_url = base_url.rstrip("/")
         self.profile = profile
+        self.site = site or SiteMap(name=base_url, url=base_url.rstrip("/"))  # where land()/sign_up() go
         self.kind = kind
         self.name = name or kind
         self.offset = timedelta(0)  # how far advance() has moved this device past its start
@@ -145,6 +147,43 @@ class Device:
         if wait_ready and self.profile.enabled:
             self.ready()
         return self
+
+    # ---- the site, through its site map (any site: the shop or --site-url) ---------------------
+    def land(self, query: str = "") -> Device:
+        """Arrive on the site's landing page (``query`` e.g. ``"?utm_source=ad"``)."""
+        return self.visit(self.site.landing + query)
+
+    def browse(self, n: int = 1) -> Device:
+        """Another page of the site: ``n=1`` the map's second page, ``n=2`` its third."""
+        return self.visit(self.site.second if n == 1 else self.site.third)
+
+    def sign_up(self, person: Person | None = None) -> str | None:
+        """Fill and submit the site's sign-up form, wait for where it lands; the userId the site gives."""
+        return self._submit(self.site.require("signup"), person or Person())
+
+    def log_in(self, person: Person | None = None) -> str | None:
+        return self._submit(self.site.require("login"), person or Person())
+
+    def log_out(self) -> None:
+        form = self.site.require("logout")
+        if form.url:
+            self.visit(form.url)
+        if form.submit:
+            self.tab.click(form.submit)
+            if form.after:
+                self.tab.wait_for_url(form.after)
+            self.ready()
+
+    def _submit(self, form: Form, person: Person) -> str | None:
+        self.visit(person.fill(form.url))
+        for selector, value in form.fields.items():
+            self.tab.fill(selector, person.fill(value))
+        self.tab.click(form.submit)
+        if form.after:
+            self.tab.wait_for_url(form.after)
+        self.tab.wait_for_load_state("load")
+        self.ready()
+        return form.user_id_for(person)
 
     def ready(self, timeout_ms: int = 10_000) -> None:
         self.tab.evaluate(_READY_JS, timeout_ms)

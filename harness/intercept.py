@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from playwright.sync_api import BrowserContext, Request, Route
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from harness.collector import DEVICE_COOKIE
 from harness.snippet import SnippetProfile, available, load_profile
 
 PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
@@ -89,8 +91,13 @@ class Interceptor:
 
     # ---- wiring ---------------------------------------------------------------------------
     def attach(self, context: BrowserContext) -> BrowserContext:
-        """Route every request of ``context``; note what the browser gave up on."""
-        context.route("**/*", self._handle)
+        """Route every request of ``context``; note what the browser gave up on.
+
+        Each context is one device: its beacons reach the collector with their own device id (the
+        cookie the sample shop's pages set), so the analysis keeps one lane per browser.
+        """
+        device = uuid.uuid4().hex
+        context.route("**/*", lambda route, request: self._handle(route, request, device))
         context.on("request", lambda request: self.seen.append(request.url))
         context.on("requestfailed", self._failed)
         self.contexts.append(context)
@@ -118,7 +125,7 @@ class Interceptor:
         a, b = urlsplit(url), urlsplit(base)
         return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
-    def _handle(self, route: Route, request: Request) -> None:
+    def _handle(self, route: Route, request: Request, device: str) -> None:
         url = request.url
         if url.startswith(("data:", "blob:", "about:")) or self._same_origin(url, self.site_url) \
                 or self._same_origin(url, self.harness_url):
@@ -131,12 +138,12 @@ class Interceptor:
             if vendor.kind == "cdn":
                 self._serve_cdn(route, vendor, tail)
             else:
-                self._capture(route, request, "/" + tail.lstrip("/"))
+                self._capture(route, request, "/" + tail.lstrip("/"), device)
             return
         host = urlsplit(url).netloc
         if any(fnmatch.fnmatch(host, pattern) for pattern in self.capture_hosts):
             split = urlsplit(url)
-            self._capture(route, request, split.path + (f"?{split.query}" if split.query else ""))
+            self._capture(route, request, split.path + (f"?{split.query}" if split.query else ""), device)
             return
         with self._lock:
             self.blocked[host or url[:40]] += 1
@@ -168,10 +175,11 @@ class Interceptor:
         route.fulfill(status=200, body=body, content_type=served.route.content_type,
                       headers={"access-control-allow-origin": "*"})
 
-    def _capture(self, route: Route, request: Request, path: str) -> None:
+    def _capture(self, route: Route, request: Request, path: str, device: str) -> None:
         """Replay a beacon to the collector and answer the browser with the collector's reply."""
         target = self.harness_url.rstrip("/") + (path if path.startswith("/v1/") else "/v1/" + path.lstrip("/"))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        headers["cookie"] = f"{DEVICE_COOKIE}={device}"  # the vendor's cookies are not the harness's business
         try:
             reply = route.fetch(url=target, method=request.method, headers=headers,
                                 post_data=request.post_data_buffer, max_redirects=0)

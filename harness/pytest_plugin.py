@@ -26,9 +26,11 @@ from harness import browser as browser_mod
 from harness import timebase
 from harness.capture import Beacons
 from harness.device import Device, context_options
+from harness.intercept import Interceptor, vendor_hosts
 from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
-from harness.snippet import ProfileError, SnippetProfile, load_profile
+from harness.sitemap import SHOP_MAP, SiteMap, SiteMapError, load_site_map
+from harness.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, load_profile
 from harness.usage import UsageProblem, check_store_path, one_line
 
 SNAPSHOT_INI = "harness_snapshot_dir"
@@ -39,8 +41,16 @@ BEACONS_PROPERTY = "harness_beacons"  # JUnit XML <property> naming a failed tes
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "Intilery identity harness")
-    group.addoption("--snippet", default=os.environ.get("HARNESS_SNIPPET", "intilery"),
-                    help="snippet profile name or folder (default: intilery)")
+    group.addoption("--snippet", default=os.environ.get("HARNESS_SNIPPET") or None,
+                    help="snippet profile name or folder (default: intilery; with --site-url, the site map's "
+                         "[site] library, else analytics-next)")
+    group.addoption("--site-url", default=os.environ.get("HARNESS_SITE_URL") or None,
+                    help="test this site unchanged (env HARNESS_SITE_URL): devices open it, and its vendor "
+                         "traffic is captured by interception")
+    group.addoption("--site-map", default=None, metavar="PATH",
+                    help="TOML site map of --site-url: pages, sign-up/login/logout forms (harness/sitemap.py)")
+    group.addoption("--capture-host", action="append", default=[], metavar="HOST",
+                    help="with --site-url, also capture requests to HOST (glob) as beacons; repeatable")
     group.addoption("--tracking-plan", default=None, help="tracking plan (YAML/JSON) to validate beacons against")
     group.addoption("--browser-ws", default=os.environ.get("HARNESS_BROWSER_WS"),
                     help="connect to a running Playwright browser server (ws://HOST:PORT/) instead of launching")
@@ -73,6 +83,8 @@ class _Setup:
 
     profile: SnippetProfile
     plan: dict[str, Any] | None
+    site: SiteMap | None = None  # --site-url: the site under test (None: the sample shop)
+    capture_hosts: tuple[str, ...] = ()
 
 
 _SETUP = pytest.StashKey[_Setup]()
@@ -85,8 +97,10 @@ def _check_options(config: pytest.Config) -> _Setup:
         raise pytest.UsageError(
             f"the harness drives Chromium only: --browser {browsers[0]} is not supported "
             "(omit --browser or pass --browser chromium; -p no:harness runs other Playwright tests without it)")
+    site = _check_site(config)
+    snippet = config.getoption("--snippet") or (site and (site.library or "analytics-next")) or DEFAULT_PROFILE
     try:
-        profile = load_profile(config.getoption("--snippet"))
+        profile = load_profile(snippet)
     except ProfileError as exc:
         raise pytest.UsageError(f"--snippet: {one_line(exc)}") from None
     plan = None
@@ -108,8 +122,26 @@ def _check_options(config: pytest.Config) -> _Setup:
             browser_mod.find_chromium(not config.getoption("--headed", default=False))
         except browser_mod.BrowserNotFound as exc:
             raise pytest.UsageError(str(exc)) from None
-    return _Setup(profile, plan)
+    return _Setup(profile, plan, site, tuple(config.getoption("--capture-host") or ()))
 
+
+def _check_site(config: pytest.Config) -> SiteMap | None:
+    """--site-url / --site-map: the site under test, or None for the sample shop."""
+    url, path = config.getoption("--site-url"), config.getoption("--site-map")
+    if path:
+        try:
+            site = load_site_map(path)
+        except SiteMapError as exc:
+            raise pytest.UsageError(f"--site-map: {one_line(exc)}") from None
+        site = site.with_url(url)
+        if not site.url:
+            raise pytest.UsageError(f"--site-map {path}: no [site] url; pass --site-url URL")
+        return site
+    if url:
+        return SiteMap(name=url, url=url.rstrip("/"))
+    if config.getoption("--capture-host"):
+        raise pytest.UsageError("--capture-host needs --site-url (the harness's own shop sends to the harness)")
+    return None
 
 REMOTE_CHROMIUM_ENV = "HARNESS_REMOTE_CHROMIUM"  # Chromium path on the browser server; "" = the server's own
 LAUNCH_HEADER = "x-playwright-launch-options"
@@ -205,6 +237,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claims(*ids): claims-table rows (C1..C26) this test proves")
     config.addinivalue_line("markers", "clock: depends on the calendar; run at every CALENDAR instant by "
                                        "--harness-calendar")
+    config.addinivalue_line("markers", "shop(reason=''): needs the sample shop itself (its pages, flows or "
+                                       "server); skipped, with the reason, under --site-url")
     config.addinivalue_line("markers", "library(*names, reason=''): a test of these libraries' own behaviour "
                                        "(options, wire details); skipped, with the reason, when --snippet "
                                        "embeds another library")
@@ -344,13 +378,61 @@ def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest, outpu
     return captured
 
 
+@pytest.fixture(scope="session")
+def site(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> SiteMap:
+    """Where the devices browse: the --site-url site through its site map, or the sample shop's map."""
+    setup = _setup(pytestconfig)
+    if setup.site is not None:
+        return setup.site
+    server: HarnessServer = request.getfixturevalue("harness_server")
+    return load_site_map(SHOP_MAP).with_url(server.base_url)
+
+
+@pytest.fixture
+def interception(pytestconfig: pytest.Config, harness_server: HarnessServer, site: SiteMap,
+                 beacons: Beacons) -> Interceptor | None:
+    """With --site-url: the vendor stand-in every device's context is routed through (None for the shop).
+
+    Waits on ``beacons`` hand the thread to Playwright meanwhile, so route handlers can deliver.
+    """
+    setup = _setup(pytestconfig)
+    if setup.site is None:
+        return None
+    profiles = [load_profile(name) for name in _bundled_names()]
+    if setup.profile.name not in {p.name for p in profiles}:
+        profiles.append(setup.profile)
+    interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site.url,
+                              vendors=vendor_hosts(profiles), capture_hosts=setup.capture_hosts,
+                              write_key=harness_server.config.write_key or "harness-dev-key")
+    beacons.pump = interceptor.pump
+    return interceptor
+
+
+def _bundled_names() -> list[str]:
+    from harness.snippet import available
+
+    return [name for name in available() if name != "none"]
+
+
+@pytest.fixture(autouse=True)
+def _shop_only(request: pytest.FixtureRequest) -> None:
+    """``@pytest.mark.shop(reason=...)``: skipped, with the reason, when --site-url points the suite elsewhere."""
+    mark = request.node.get_closest_marker("shop")
+    site_map = _setup(request.config).site if mark is not None else None
+    if mark is not None and site_map is not None:
+        why = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "uses the sample shop's own pages")
+        pytest.skip(f"sample shop only ({why}); --site-url tests {site_map.url}")
+
+
 @pytest.fixture
 def new_device(new_context: Callable[..., Any], playwright: Any, harness_server: HarnessServer,
-               beacons: Beacons, harness_instant: Instant) -> Callable[..., Device]:
+               beacons: Beacons, harness_instant: Instant, site: SiteMap,
+               interception: Interceptor | None) -> Callable[..., Device]:
     """Factory: ``new_device("desktop" | "mobile")`` -> a new browser context (one person's device).
 
     Every device starts on the harness clock (the pinned start instant plus the test's elapsed time)
-    in the test's time zone, unless ``timezone_id=`` says otherwise.
+    in the test's time zone, unless ``timezone_id=`` says otherwise. With --site-url it opens that
+    site and its vendor traffic is intercepted (:mod:`harness.intercept`).
     """
     made: list[Device] = []
 
@@ -358,9 +440,14 @@ def new_device(new_context: Callable[..., Any], playwright: Any, harness_server:
         options = {**context_options(playwright, kind), **context_args}
         if harness_instant.timezone and "timezone_id" not in context_args:
             options["timezone_id"] = harness_instant.timezone
+        if interception is not None:
+            options.setdefault("service_workers", "block")  # every request must pass the routes
         start = timebase.now() if harness_instant.start is not None else None
-        device = Device(new_context(**options), harness_server.base_url, harness_server.profile, kind,
-                        name or f"{kind}-{len(made) + 1}", start=start)
+        context = new_context(**options)
+        if interception is not None:
+            interception.attach(context)
+        device = Device(context, site.url, harness_server.profile, kind,
+                        name or f"{kind}-{len(made) + 1}", start=start, site=site)
         made.append(device)
         return device
 

@@ -25,8 +25,9 @@ land on, a second page, and how to sign up, log in and log out. The sample shop 
     [login]   # same keys as [signup]
     [logout]  # url (a page that calls reset()), or submit (a button) on the current page
 
-Values may use ``{email}``, ``{name}``, ``{slug}`` (the email's letters and digits) and ``{n}`` (a
-number unique to the person). A flow the site does not have is simply left out; tests that need it
+Values may use ``{email}``, ``{name}``, ``{slug}`` (the email's letters and digits), ``{n}`` (a
+number unique to the person) and ``{user_id}`` (for a site whose form takes one). A flow the site
+does not have is simply left out; tests that need it
 skip, naming the missing section.
 """
 
@@ -53,13 +54,14 @@ class Person:
     name: str = "Peter Gibbons"
     email: str = "peter@initech.example"
     n: int = 1
+    user_id: str = "97980cfea0067"  # what a site that lets the form choose it is given (the seeds' example)
 
     @property
     def slug(self) -> str:
         return "".join(ch for ch in self.email.lower() if ch.isalnum())
 
     def fill(self, template: str) -> str:
-        return template.format(name=self.name, email=self.email, slug=self.slug, n=self.n)
+        return template.format(name=self.name, email=self.email, slug=self.slug, n=self.n, user_id=self.user_id)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Form:
 class SiteMap:
     name: str
     url: str
+    library: str = ""  # the profile whose storage keys and API the suite reads (default: analytics-next)
     landing: str = "/"
     second: str = "/"
     third: str = "/"
@@ -87,6 +90,15 @@ class SiteMap:
     login: Form | None = None
     logout: Form | None = None
     source: Path | None = None
+
+    def require(self, flow: str) -> Form:
+        """The ``signup``/``login``/``logout`` form, or skip the calling test: this site has no such flow."""
+        form = getattr(self, flow)
+        if form is None:
+            import pytest
+
+            pytest.skip(f"the site map of {self.name} has no [{flow}] section")
+        return form
 
     def with_url(self, url: str | None) -> SiteMap:
         if not url:
@@ -127,6 +139,7 @@ def load_site_map(path: str | Path) -> SiteMap:
     landing = str(pages.get("landing", "/"))
     return SiteMap(
         name=str(site.get("name", source.stem)), url=str(site.get("url", "")).rstrip("/"),
+        library=str(site.get("library", "")),
         landing=landing, second=str(pages.get("second", landing)), third=str(pages.get("third", landing)),
         signup=_form(data.get("signup"), f"{source} [signup]"), login=_form(data.get("login"), f"{source} [login]"),
         logout=_form(data.get("logout"), f"{source} [logout]"), source=source)

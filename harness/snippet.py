@@ -120,6 +120,7 @@ class SnippetProfile:
     delivery: tuple[DeliveryMode, ...] = ()
     default_delivery: str | None = None
     snapshots: str = ""  # folder name under fixtures/snapshots for golden payloads (default: the library)
+    intercept: dict[str, tuple[str, ...]] = field(default_factory=dict)  # vendor origins: {"cdn": ..., "api": ...}
     cookie_scopes: tuple[str, ...] = ("site",)  # "host": the template can render the host-only misconfiguration
 
     @property
@@ -360,4 +361,27 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         default_delivery=default,
         snapshots=str(data.get("snapshots", library_name)),
         cookie_scopes=tuple(str(x) for x in library.get("cookie_scopes", ["site"])),
+        intercept=_intercept(data, toml),
     )
+
+
+def _intercept(data: dict[str, Any], toml: Path) -> dict[str, tuple[str, ...]]:
+    """``[intercept]``: the vendor origins this profile stands in for when the harness tests any site.
+
+    ``cdn`` prefixes are answered from the profile's assets and routes (path after the prefix),
+    ``api`` prefixes go to the collector (see :mod:`harness.intercept`).
+    """
+    section = data.get("intercept") or {}
+    if not isinstance(section, dict):
+        raise ProfileError(f"{toml}: 'intercept' must be a table ([intercept])")
+    out: dict[str, tuple[str, ...]] = {}
+    for kind in ("cdn", "api"):
+        values = section.get(kind, [])
+        if not isinstance(values, list) or not all(isinstance(v, str) and "://" in v for v in values):
+            raise ProfileError(f"{toml}: [intercept] {kind} must be a list of URL prefixes such as "
+                               f"\"https://cdn.example.com/\"")
+        out[kind] = tuple(values)
+    unknown = sorted(set(section) - {"cdn", "api"})
+    if unknown:
+        raise ProfileError(f"{toml}: [intercept] has unknown key(s) {', '.join(unknown)}; known: cdn, api")
+    return out

@@ -11,7 +11,7 @@ from support import is_uuid
 @pytest.mark.claims("C1")
 def test_first_visit_generates_uuid_in_cookie_and_local_storage(desktop, beacons) -> None:
     """C1: a random 36-character UUID exists before any call, in the cookie AND in localStorage."""
-    desktop.visit("/")
+    desktop.land()
     first = beacons.one(type="page")  # some libraries make the id while building the first call: wait for it
     cookie_id, stored_id = desktop.stored("anonymous_id")
     assert is_uuid(cookie_id), f"cookie anonymousId should be a 36-char UUID, got {cookie_id!r}"
@@ -25,7 +25,7 @@ def test_anonymous_ids_are_random_per_browser(new_device, beacons) -> None:
     ids = set()
     for _ in range(5):
         device = new_device("desktop")
-        device.visit("/")
+        device.land()
         ids.add(device.anonymous_id())
     assert len(ids) == 5 and all(is_uuid(i) for i in ids)
 
@@ -34,7 +34,7 @@ def test_anonymous_ids_are_random_per_browser(new_device, beacons) -> None:
 @pytest.mark.claims("C2")
 def test_id_cookie_expires_in_one_year(desktop, beacons) -> None:
     """C2: the Intilery ID cookie is set with a one-year expiration."""
-    desktop.visit("/")
+    desktop.land()
     beacons.one(type="page")  # the id exists once the first call was built
     cookie = desktop.cookie("anonymous_id")
     assert cookie is not None, f"no {desktop.profile.keys['anonymous_id']} cookie; cookies: {desktop.cookies()}"
@@ -46,15 +46,17 @@ def test_id_cookie_expires_in_one_year(desktop, beacons) -> None:
 @pytest.mark.claims("C3", "C8")
 def test_same_device_days_later_keeps_the_anonymous_id(desktop, beacons) -> None:
     """C3 (scenario #1): later visits and days later, every call carries the same anonymousId."""
-    for path in ("/", "/products/p1"):  # a person reads each page: its call is made before they move on
-        desktop.visit(path)
-        beacons.one(type="page", context__page__path=path)
-    desktop.tab.click("#add-to-cart")
+    desktop.land()  # a person reads each page: its call is made before they move on
+    beacons.wait_for(type="page", count=1)
+    desktop.browse()
+    beacons.wait_for(type="page", count=2)
+    desktop.track("Product Added", {"product_id": "p1"})
     beacons.one(event="Product Added")
     desktop.advance(days=2)
-    for path in ("/products/p2", "/cart"):
-        desktop.visit(path)
-        beacons.one(type="page", context__page__path=path)
+    desktop.browse(2)
+    beacons.wait_for(type="page", count=3)
+    desktop.land()
+    beacons.wait_for(type="page", count=4)
     calls = beacons.wait_for(count=5)
     ids = {b["anonymousId"] for b in calls}
     assert len(ids) == 1, f"expected one anonymousId over two days, saw {ids}"
@@ -66,15 +68,15 @@ def test_same_device_days_later_keeps_the_anonymous_id(desktop, beacons) -> None
 @pytest.mark.claims("C4")
 def test_expired_cookie_is_restored_from_local_storage(desktop, beacons) -> None:
     """C4: a year and a day later the cookie has expired; the id comes back from localStorage."""
-    desktop.visit("/")
+    desktop.land()
     beacons.one(type="page")
     original = desktop.anonymous_id()
     desktop.advance(days=366)
     cookie_id, stored_id = desktop.stored("anonymous_id")
     assert cookie_id is None, "the one-year cookie should have expired"
     assert stored_id == original, "localStorage keeps the id"
-    desktop.visit("/cart")
-    later = beacons.one(type="page", context__page__path="/cart")  # a library may re-set the cookie as it sends
+    desktop.browse()
+    later = beacons.wait_for(type="page", count=2)[-1]  # a library may re-set the cookie as it sends
     assert later["anonymousId"] == original
     assert desktop.stored("anonymous_id") == (original, original), "the cookie is set again from localStorage"
 
@@ -82,24 +84,24 @@ def test_expired_cookie_is_restored_from_local_storage(desktop, beacons) -> None
 @pytest.mark.claims("C4")
 def test_deleted_cookie_is_restored_from_local_storage(desktop, beacons) -> None:
     """C4: only the cookie is gone (e.g. a cookie cleaner): the same id is read back and re-set."""
-    desktop.visit("/")
+    desktop.land()
     beacons.one(type="page")
     original = desktop.anonymous_id()
     desktop.clear_cookies()
-    desktop.visit("/products/p3")
+    desktop.browse()
+    assert beacons.wait_for(type="page", count=2)[-1]["anonymousId"] == original
     assert desktop.stored("anonymous_id") == (original, original)
-    assert beacons.one(type="page", context__page__path="/products/p3")["anonymousId"] == original
 
 
 @pytest.mark.claims("C5")
 def test_clearing_cookies_and_storage_gives_a_new_anonymous_id(desktop, beacons) -> None:
     """C5: cookies and localStorage cleared -> a completely new anonymousId on the next visit."""
-    desktop.visit("/")
+    desktop.land()
     beacons.one(type="page")
     first = desktop.anonymous_id()
     desktop.clear_cookies()
     desktop.clear_storage()
-    desktop.visit("/")
+    desktop.land()
     second = desktop.anonymous_id()
     assert is_uuid(second) and second != first
     pages = beacons.wait_for(type="page", count=2)
@@ -109,7 +111,7 @@ def test_clearing_cookies_and_storage_gives_a_new_anonymous_id(desktop, beacons)
 @pytest.mark.claims("C10")
 def test_user_anonymous_id_never_returns_null(desktop, beacons) -> None:
     """C10: with no id stored, user().anonymousId() generates and saves one instead of returning null."""
-    desktop.visit("/")
+    desktop.land()
     desktop.clear_cookies()
     desktop.clear_storage()
     fetched = desktop.anonymous_id()
@@ -122,8 +124,8 @@ def test_user_anonymous_id_never_returns_null(desktop, beacons) -> None:
 @pytest.mark.claims("C26")
 def test_each_device_has_its_own_anonymous_id(desktop, phone, beacons) -> None:
     """C26: if a user has multiple devices, they have different anonymousIds on each."""
-    desktop.visit("/")
-    phone.visit("/")
+    desktop.land()
+    phone.land()
     pages = beacons.wait_for(type="page", count=2)
     assert pages[0]["anonymousId"] != pages[1]["anonymousId"]
     assert {p["context"]["userAgent"] for p in pages} == {

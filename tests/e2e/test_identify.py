@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from support import PETER, is_uuid
+from support import PETER, is_uuid, path_of
 
 
 @pytest.mark.claims("C6")
 def test_identify_saves_user_id_and_traits_and_later_calls_carry_both_ids(desktop, beacons) -> None:
     """C6: userId in cookie + localStorage, traits in localStorage; later page/track carry both ids."""
-    desktop.visit("/")
+    desktop.land()
     anon = desktop.anonymous_id()
     desktop.identify("97980cfea0067", PETER)
     assert desktop.stored("user_id") == ("97980cfea0067", "97980cfea0067")
     assert desktop.local_storage().get(desktop.profile.keys["user_traits"]) == PETER
     assert desktop.user_id() == "97980cfea0067" and desktop.traits() == PETER
-    desktop.visit("/products/p1")
+    desktop.browse()
     desktop.track("Product Viewed", {"product_id": "p1"})
-    page = beacons.one(type="page", context__page__path="/products/p1")
+    page = beacons.one(type="page", context__page__path=path_of(desktop.site.second))
     track = beacons.one(event="Product Viewed")
     for call in (page, track):
         assert (call["userId"], call["anonymousId"]) == ("97980cfea0067", anon), f"{call['type']} lacks the ids"
@@ -26,7 +26,7 @@ def test_identify_saves_user_id_and_traits_and_later_calls_carry_both_ids(deskto
 @pytest.mark.claims("C7", "C20")
 def test_seed_example_identify_then_signed_up_share_the_anonymous_id(desktop, beacons) -> None:
     """C7: the seeds' example: identify('97980cfea0067', Peter's traits) then track('Signed Up')."""
-    desktop.visit("/")
+    desktop.land()
     anon = desktop.anonymous_id()
     desktop.identify("97980cfea0067", PETER)
     desktop.track("Signed Up", {"userId": "97980cfea0067", **PETER})
@@ -44,7 +44,7 @@ def test_seed_example_identify_then_signed_up_share_the_anonymous_id(desktop, be
 @pytest.mark.claims("C14")
 def test_identify_with_a_different_user_refreshes_the_anonymous_id(desktop, beacons) -> None:
     """C14: identify() with a userId different from the cached one -> a new anonymousId; lint flags it."""
-    desktop.visit("/")
+    desktop.land()
     desktop.identify("507f191e810c19729de860ea", {"plan": "free"})
     first_anon = desktop.anonymous_id()
     desktop.identify("6a1b2c3d4e5f60718293a4b5", {"plan": "pro"})
@@ -60,7 +60,7 @@ def test_identify_with_a_different_user_refreshes_the_anonymous_id(desktop, beac
 @pytest.mark.claims("C24")
 def test_email_user_id_is_flagged_by_lint(desktop, beacons) -> None:
     """C24: an email address used as userId is flagged; a static database id is not."""
-    desktop.visit("/")
+    desktop.land()
     desktop.identify("peter@initech.example", {"name": "Peter Gibbons"})
     beacons.one(type="identify")
     flagged = [f for f in beacons.lint() if f.claim == "C24"]
@@ -77,8 +77,8 @@ def test_email_user_id_is_flagged_by_lint(desktop, beacons) -> None:
 @pytest.mark.claims("C25", "C26")
 def test_identify_reduces_monthly_tracked_users(desktop, phone, beacons) -> None:
     """C25: two devices, one person. Without identify two MTUs; once both identify, one."""
-    desktop.visit("/")
-    phone.visit("/")
+    desktop.land()
+    phone.land()
     beacons.wait_for(type="page", count=2)
     assert max(beacons.mtu().values()) == 2, f"two unlinked anonymousIds count twice: {beacons.mtu()}"
     desktop.identify("97980cfea0067", PETER)

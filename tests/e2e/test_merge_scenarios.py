@@ -5,45 +5,47 @@ from __future__ import annotations
 import pytest
 from support import PETER
 
+from harness.sitemap import Person
+
 UID = "97980cfea0067"
 
 
-def browse_anonymously(device, beacons, *paths: str) -> None:
-    """Visit each page and wait for its page call: a library may persist a new id only as it builds the event."""
-    for path in paths:
+def browse_anonymously(device, beacons, *pages: str) -> None:
+    """Visit the site map's pages ("landing", "second", "third"; a "?query" may follow), waiting for each
+    page call: a person reads a page before moving on, and a library may persist a new id only as it
+    builds the event."""
+    for page in pages:
+        name, _, query = page.partition("?")
         before = len(beacons.all(type="page"))
-        device.visit(path)
+        device.visit(getattr(device.site, name) + (f"?{query}" if query else ""))
         beacons.wait_for(type="page", count=before + 1)
 
 
-def sign_up(device, uid: str = UID) -> None:
-    """The sample site's recommended sign-up: the welcome page makes identify + Signed Up."""
-    device.visit(f"/signup?flow=welcome-page&uid={uid}")
-    device.tab.click("#signup-submit")
-    device.tab.wait_for_url("**/welcome?**")
-    device.ready()
+def sign_up(device, beacons) -> str:
+    """The site's sign-up form (on the sample shop the seeds' fix: the welcome page makes the calls).
+
+    The userId is the one the site map names, else the one the site identified the person with.
+    """
+    return device.sign_up(Person(user_id=UID)) or beacons.one(type="identify")["userId"]
 
 
-def log_in(device, uid: str = UID) -> None:
-    device.visit("/login")
-    device.tab.fill("#login-uid", uid)
-    device.tab.click("#login-submit")
-    device.tab.wait_for_url("**/account?login=1")
-    device.ready()
+def log_in(device, beacons) -> str:
+    before = len(beacons.all(type="identify"))
+    return device.log_in(Person(user_id=UID)) or beacons.wait_for(type="identify", count=before + 1)[-1]["userId"]
 
 
 @pytest.mark.clock
 @pytest.mark.claims("C8", "C3")
 def test_scenario_1_multi_day_single_device_is_one_profile(desktop, beacons) -> None:
     """Scenario #1: anonymous from an ad, back two days later on the same device, signs up -> one profile."""
-    browse_anonymously(desktop, beacons, "/?utm_source=ad", "/products/p1", "/products/p4")
+    browse_anonymously(desktop, beacons, "landing?utm_source=ad", "second", "third")
     desktop.advance(days=2)
-    sign_up(desktop)
-    beacons.one(event="Signed Up", userId=UID)
+    uid = sign_up(desktop, beacons)
+    beacons.one(type="identify", userId=uid)
     profiles = beacons.profiles()
     assert len(profiles) == 1, f"expected one profile, got {[p.to_dict()['anonymous_ids'] for p in profiles]}"
     person = profiles[0]
-    assert person.user_ids == [UID] and len(person.anonymous_ids) == 1
+    assert person.user_ids == [uid] and len(person.anonymous_ids) == 1
     assert person.event_count >= 5, "the anonymous visits of two days ago belong to the user"
 
 
@@ -51,13 +53,13 @@ def test_scenario_1_multi_day_single_device_is_one_profile(desktop, beacons) -> 
 @pytest.mark.claims("C8", "C26")
 def test_scenario_2_web_sign_up_and_anonymous_phone_is_two_profiles(desktop, phone, beacons) -> None:
     """Scenario #2: signs up on the web, browses the phone without logging in -> two profiles."""
-    browse_anonymously(desktop, beacons, "/", "/products/p2")
-    browse_anonymously(phone, beacons, "/", "/products/p3")
+    browse_anonymously(desktop, beacons, "landing", "second")
+    browse_anonymously(phone, beacons, "landing", "third")
     desktop.advance(days=1)
     phone.advance(days=1)
-    sign_up(desktop)
-    browse_anonymously(phone, beacons, "/cart")
-    beacons.one(event="Signed Up", userId=UID)
+    uid = sign_up(desktop, beacons)
+    browse_anonymously(phone, beacons, "second")
+    beacons.one(type="identify", userId=uid)
     profiles = beacons.profiles()
     assert len(profiles) == 2, "the phone's activity stays anonymous"
     identified = [p for p in profiles if p.user_ids]
@@ -70,12 +72,12 @@ def test_scenario_2_web_sign_up_and_anonymous_phone_is_two_profiles(desktop, pho
 @pytest.mark.claims("C8", "C26", "C25")
 def test_scenario_3_logged_in_on_both_devices_is_one_profile(desktop, phone, beacons) -> None:
     """Scenario #3: web and phone, logged in on both -> one profile with two anonymousIds."""
-    browse_anonymously(desktop, beacons, "/", "/products/p1")
-    browse_anonymously(phone, beacons, "/", "/products/p2")
-    sign_up(desktop)
+    browse_anonymously(desktop, beacons, "landing", "second")
+    browse_anonymously(phone, beacons, "landing", "second")
+    uid = sign_up(desktop, beacons)
     phone.advance(days=3)
-    log_in(phone)
-    beacons.one(type="identify", userId=UID, anonymousId=phone.anonymous_id())
+    assert log_in(phone, beacons) == uid, "the site map gives the same person the same userId on both devices"
+    beacons.one(type="identify", userId=uid, anonymousId=phone.anonymous_id())
     profiles = beacons.profiles()
     assert len(profiles) == 1
     assert set(profiles[0].anonymous_ids) == {desktop.anonymous_id(), phone.anonymous_id()}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from support import PETER, is_uuid
+from support import PETER, is_uuid, path_of
 
 
 @pytest.mark.claims("C9")
 def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None:
     """C9: reset() removes userId, anonymousId and traits; the next call has a new anonymousId."""
-    desktop.visit("/")
+    desktop.land()
     desktop.identify("97980cfea0067", PETER)
     old_anon = desktop.anonymous_id()
     desktop.reset()
@@ -29,14 +29,11 @@ def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None
 
 @pytest.mark.claims("C9")
 def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> None:
-    """C9 on the sample site: log in (identify), log out (/logout calls reset), come back anonymous."""
-    desktop.visit("/login")
-    desktop.tab.fill("#login-uid", "97980cfea0067")
-    desktop.tab.click("#login-submit")
-    desktop.tab.wait_for_url("**/account?login=1")
-    login = beacons.one(type="identify", userId="97980cfea0067")
-    desktop.visit("/logout")
-    desktop.visit("/")
-    home = beacons.wait_for(type="page", context__page__path="/")[-1]
+    """C9 through the site: log in (identify), log out (the site calls reset), come back anonymous."""
+    user_id = desktop.log_in()  # the site map's userId, or whatever the site identifies the person with
+    login = beacons.one(type="identify", **({"userId": user_id} if user_id else {}))
+    desktop.log_out()
+    desktop.land()
+    home = beacons.wait_for(type="page", context__page__path=path_of(desktop.site.landing))[-1]
     assert home["userId"] in (None, "") and home["anonymousId"] != login["anonymousId"]
     assert desktop.user_id() in (None, "")
