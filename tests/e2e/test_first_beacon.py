@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_page_view_reaches_the_store(new_device, beacons) -> None:
     """Visiting the home page sends a page call that the collector stores in SQLite."""
     device = new_device("desktop")
-    device.visit("/")
+    device.land()
     page = beacons.one(type="page")
     assert page["context"]["page"]["path"] == "/"
     assert page["anonymousId"] == device.anonymous_id()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from support import path_of
 from test_overrides import open_before_library_loads
 
 
@@ -16,7 +17,8 @@ def parse(ts: str) -> datetime:
 @pytest.mark.claims("C20")
 def test_every_call_has_message_id_timestamps_and_context(desktop, beacons) -> None:
     """C20: messageId, timestamp + sentAt (browser), receivedAt + originalTimestamp (collector), context."""
-    desktop.visit("/products/p1")
+    desktop.browse()
+    path, title = path_of(desktop.site.second), desktop.tab.title()
     desktop.identify("97980cfea0067", {"plan": "premium"})
     desktop.track("Product Viewed", {"product_id": "p1"})
     calls = beacons.wait_for(count=3)
@@ -27,8 +29,8 @@ def test_every_call_has_message_id_timestamps_and_context(desktop, beacons) -> N
         assert parse(call["timestamp"]) <= parse(call["sentAt"]) <= parse(call["receivedAt"]), call
         ctx = call["context"]
         assert ctx["library"]["name"] and ctx["library"]["version"]
-        assert ctx["page"]["path"] == "/products/p1" and ctx["page"]["url"].endswith("/products/p1")
-        assert ctx["page"]["title"].startswith("Red Stapler")
+        assert ctx["page"]["path"] == path and ctx["page"]["url"].split("?")[0].endswith(path)
+        assert ctx["page"]["title"] == title
         assert ctx["userAgent"] == desktop.tab.evaluate("navigator.userAgent")
         assert ctx["locale"] and ctx["timezone"]
 
@@ -36,7 +38,7 @@ def test_every_call_has_message_id_timestamps_and_context(desktop, beacons) -> N
 @pytest.mark.claims("C21")
 def test_ready_runs_after_load_and_user_group_accessors(desktop, beacons) -> None:
     """C21: ready(cb) runs once the library loaded; user()/group() return id(), anonymousId(), traits()."""
-    desktop.visit("/")
+    desktop.land()
     desktop.identify("97980cfea0067", {"plan": "premium"})
     desktop.group("initech", {"plan": "enterprise"})
     got = desktop.tab.evaluate("""() => new Promise((resolve) => window.analytics.ready(() => {
@@ -48,6 +50,7 @@ def test_ready_runs_after_load_and_user_group_accessors(desktop, beacons) -> Non
     assert got["gid"] == "initech" and got["gtraits"] == {"plan": "enterprise"}
 
 
+@pytest.mark.shop(reason="holds the library back with the harness's CDN fault; interception answers at once")
 @pytest.mark.claims("C21", "C22")
 def test_calls_before_load_are_queued_and_sent_in_order(desktop, beacons, harness_server) -> None:
     """C22: calls made before the library loads sit in the stub queue and are sent, in order, once it loads."""

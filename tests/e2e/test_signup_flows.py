@@ -12,6 +12,9 @@ import pytest
 from harness.capture import Beacons
 from harness.device import Device
 
+pytestmark = pytest.mark.shop(reason="the shop's sign-up flows and delivery modes; on your own site "
+                                     "`harness repro signup-loss --site-url` measures the loss")
+
 SETTLE_S = 1.0  # after a call made on the destination page arrived: the sign-up had every chance by then
 SLOW_CDN = {"script_delay_ms": 300}  # holds the library (every script, chunk, settings) so calls queue in the stub
 

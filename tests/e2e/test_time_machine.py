@@ -34,7 +34,7 @@ def page_cookie(device, name: str) -> str | None:
 
 def test_a_page_deleting_a_cookie_with_yesterday_by_its_clock_deletes_it_after_days_passed(desktop, beacons) -> None:
     """Regression: after advance(days=2), ``expires=<page-now minus one day>`` must delete the cookie."""
-    desktop.visit("/")
+    desktop.land()
     desktop.advance(days=2)
     desktop.tab.evaluate(WRITE_JS, ["probe", "alive", 30])
     assert page_cookie(desktop, "probe") == "alive"
@@ -45,7 +45,7 @@ def test_a_page_deleting_a_cookie_with_yesterday_by_its_clock_deletes_it_after_d
 
 def test_a_cookie_written_after_days_passed_expires_on_the_device_clock(desktop, beacons) -> None:
     """A one-day cookie written two days on reads one day on the device clock and dies a day later."""
-    desktop.visit("/")
+    desktop.land()
     desktop.advance(days=2)
     desktop.tab.evaluate(WRITE_JS, ["probe", "day", 1])
     cookie = desktop.cookie("probe")
@@ -60,7 +60,7 @@ def test_a_cookie_written_after_days_passed_expires_on_the_device_clock(desktop,
 
 def test_cookies_written_before_the_jump_age_with_it(desktop, beacons) -> None:
     """Cookies stored before an advance expire when the device clock passes their expiry, not the wall's."""
-    desktop.visit("/")
+    desktop.land()
     desktop.tab.evaluate(WRITE_JS, ["short", "1", 1])
     desktop.tab.evaluate(WRITE_JS, ["long", "1", 10])
     desktop.tab.evaluate("() => { document.cookie = 'session=1; path=/'; }")
@@ -77,7 +77,7 @@ def test_cookies_written_before_the_jump_age_with_it(desktop, beacons) -> None:
 def test_a_pinned_start_sets_the_page_clock_the_collector_clock_and_the_time_zone(harness_instant, desktop,
                                                                                   beacons) -> None:
     """--harness-start-time pins the page's Date and the collector's receivedAt; the zone is the browser's."""
-    desktop.visit("/")
+    desktop.land()
     page_now = datetime.fromtimestamp(desktop.tab.evaluate("Date.now()") / 1000, UTC)
     assert abs(page_now - harness_instant.start) < timedelta(minutes=1), f"page clock reads {page_now}"
     assert desktop.tab.evaluate("new Date().getTimezoneOffset()") == -14 * 60
@@ -86,6 +86,6 @@ def test_a_pinned_start_sets_the_page_clock_the_collector_clock_and_the_time_zon
     assert first["receivedAt"].startswith("2027-12-31T23:5") or first["receivedAt"].startswith("2028-01-01T00:0")
     assert list(beacons.mtu()) in (["2027-12"], ["2027-12", "2028-01"]), "MTU months are UTC, not the browser's"
     desktop.advance(days=1)
-    desktop.visit("/cart")
-    later = beacons.one(type="page", context__page__path="/cart")
+    desktop.browse()
+    later = beacons.wait_for(type="page", count=2)[-1]
     assert later["timestamp"].startswith("2028-01-01"), later["timestamp"]

@@ -12,6 +12,8 @@ import pytest
 
 from harness.device import Device
 
+pytestmark = pytest.mark.shop(reason="the page posts its probes straight to the harness's collector")
+
 SEND = """([how, event]) => {
   const body = JSON.stringify({type: 'track', event, anonymousId: 'transport-probe',
                                messageId: event + '-' + Date.now(), _metadata: {transport: 'carrier-pigeon'}});
@@ -37,7 +39,7 @@ CASES = [("beacon-text", "beacon", "ping"), ("beacon-blob", "beacon", "ping"), (
 @pytest.mark.parametrize(("how", "transport", "resource_type"), CASES, ids=[c[0] for c in CASES])
 def test_transport_is_the_browser_api_used(desktop: Device, beacons, how: str, transport: str,
                                            resource_type: str) -> None:
-    desktop.visit("/")
+    desktop.land()
     seen: dict[str, str] = {}
     desktop.tab.on("request", lambda r: seen.setdefault(r.resource_type, r.url) if "/v1/t" in r.url else None)
     desktop.tab.evaluate(SEND, [how, f"Probe {how}"])
