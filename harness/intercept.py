@@ -72,6 +72,15 @@ def vendor_hosts(profiles: Iterable[SnippetProfile] | None = None) -> list[Vendo
     return hosts
 
 
+@dataclass(frozen=True)
+class Decision:
+    """``pass`` | ``cdn`` (vendor + path tail) | ``api`` (collector path) | ``block`` (tail = the host)."""
+
+    kind: str
+    vendor: VendorHost | None = None
+    tail: str = ""
+
+
 @dataclass
 class Interceptor:
     """Routes one or more browser contexts: site and harness through, vendors to the harness, the rest blocked."""
@@ -84,6 +93,7 @@ class Interceptor:
     blocked: Counter[str] = field(default_factory=Counter)
     captured: Counter[str] = field(default_factory=Counter)
     served: Counter[str] = field(default_factory=Counter)
+    passed: Counter[str] = field(default_factory=Counter)  # hosts let through to the network (site, harness)
     aborted: Counter[str] = field(default_factory=Counter)
     seen: list[str] = field(default_factory=list)  # every URL any routed context requested, in order
     contexts: list[BrowserContext] = field(default_factory=list)
@@ -120,48 +130,37 @@ class Interceptor:
                 continue  # a closed context
         return False
 
-    # ---- routing ----------------------------------------------------------------------------
+    # ---- routing: one decision, then the sync handler's I/O (the async repro shares the decision) ----
     def _same_origin(self, url: str, base: str) -> bool:
         a, b = urlsplit(url), urlsplit(base)
         return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
-    def _handle(self, route: Route, request: Request, device: str) -> None:
-        url = request.url
+    def decide(self, url: str) -> Decision:
+        """What to do with a request: pass it through, answer it as a vendor CDN, capture it, or block it."""
         if url.startswith(("data:", "blob:", "about:")) or self._same_origin(url, self.site_url) \
                 or self._same_origin(url, self.harness_url):
-            route.continue_()
-            return
+            return Decision("pass")
         for vendor in self.vendors:
             tail = vendor.tail(url)
-            if tail is None:
-                continue
-            if vendor.kind == "cdn":
-                self._serve_cdn(route, vendor, tail)
-            else:
-                self._capture(route, request, "/" + tail.lstrip("/"), device)
-            return
-        host = urlsplit(url).netloc
-        if any(fnmatch.fnmatch(host, pattern) for pattern in self.capture_hosts):
-            split = urlsplit(url)
-            self._capture(route, request, split.path + (f"?{split.query}" if split.query else ""), device)
-            return
-        with self._lock:
-            self.blocked[host or url[:40]] += 1
-        route.abort("blockedbyclient")
+            if tail is not None:
+                return Decision(vendor.kind, vendor, "/" + tail.lstrip("/") if vendor.kind == "api" else tail)
+        split = urlsplit(url)
+        if any(fnmatch.fnmatch(split.netloc, pattern) for pattern in self.capture_hosts):
+            return Decision("api", None, split.path + (f"?{split.query}" if split.query else ""))
+        return Decision("block", None, split.netloc or url[:40])
 
-    def _serve_cdn(self, route: Route, vendor: VendorHost, tail: str) -> None:
-        """Answer a vendor CDN request from the profile's declared assets and routes (nothing else)."""
+    def cdn_reply(self, vendor: VendorHost, tail: str) -> dict[str, Any]:
+        """``route.fulfill`` keywords for a vendor CDN request: a declared asset or route of the profile, else 404."""
         path = tail.split("?", 1)[0]
         served = vendor.profile.serve(path)
+        cors = {"access-control-allow-origin": "*"}
         if served is None:
-            route.fulfill(status=404, body=f"not a file the {vendor.profile.name} profile declares: {path}")
-            return
+            return {"status": 404, "body": f"not a file the {vendor.profile.name} profile declares: {path}"}
         with self._lock:
             self.served[urlsplit(vendor.prefix).netloc] += 1
         if served.file is not None:
-            kind = "application/javascript" if served.file.suffix == ".js" else None
-            route.fulfill(path=str(served.file), content_type=kind, headers={"access-control-allow-origin": "*"})
-            return
+            kind = "application/javascript" if served.file.suffix in (".js", ".mjs") else None
+            return {"path": str(served.file), "content_type": kind, "headers": cors}
         assert served.route is not None
         api = next((v for v in self.vendors if v.profile is vendor.profile and v.kind == "api"), None)
         api_url = urlsplit(api.prefix if api else self.harness_url)
@@ -172,23 +171,44 @@ class Interceptor:
             collector_scheme=api_url.scheme,
             asset_origin=f"{urlsplit(vendor.prefix).scheme}://{urlsplit(vendor.prefix).netloc}",
             cdn_url=vendor.prefix.rstrip("/"), asset_url=vendor.prefix)
-        route.fulfill(status=200, body=body, content_type=served.route.content_type,
-                      headers={"access-control-allow-origin": "*"})
+        return {"status": 200, "body": body, "content_type": served.route.content_type, "headers": cors}
+
+    def forward(self, path: str, headers: dict[str, str], device: str) -> tuple[str, dict[str, str]]:
+        """The collector URL and headers a captured request is replayed with (its own device id as cookie)."""
+        target = self.harness_url.rstrip("/") + (path if path.startswith("/v1/") else "/v1/" + path.lstrip("/"))
+        kept = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
+        kept["cookie"] = f"{DEVICE_COOKIE}={device}"  # the vendor's cookies are not the harness's business
+        return target, kept
+
+    def note(self, counter: str, url: str) -> None:
+        with self._lock:
+            getattr(self, counter)[urlsplit(url).netloc or url[:40]] += 1
+
+    def _handle(self, route: Route, request: Request, device: str) -> None:
+        decision = self.decide(request.url)
+        if decision.kind == "pass":
+            self.note("passed", request.url)
+            route.continue_()
+        elif decision.kind == "cdn":
+            assert decision.vendor is not None
+            route.fulfill(**self.cdn_reply(decision.vendor, decision.tail))
+        elif decision.kind == "api":
+            self._capture(route, request, decision.tail, device)
+        else:
+            with self._lock:
+                self.blocked[decision.tail] += 1
+            route.abort("blockedbyclient")
 
     def _capture(self, route: Route, request: Request, path: str, device: str) -> None:
         """Replay a beacon to the collector and answer the browser with the collector's reply."""
-        target = self.harness_url.rstrip("/") + (path if path.startswith("/v1/") else "/v1/" + path.lstrip("/"))
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        headers["cookie"] = f"{DEVICE_COOKIE}={device}"  # the vendor's cookies are not the harness's business
+        target, headers = self.forward(path, request.headers, device)
         try:
             reply = route.fetch(url=target, method=request.method, headers=headers,
                                 post_data=request.post_data_buffer, max_redirects=0)
         except PlaywrightError:
-            with self._lock:
-                self.aborted[urlsplit(request.url).netloc] += 1
+            self.note("aborted", request.url)
             return  # the page went away (context closed) before the harness could take it
-        with self._lock:
-            self.captured[urlsplit(request.url).netloc] += 1
+        self.note("captured", request.url)
         with contextlib.suppress(PlaywrightError):  # stored already: only the browser stopped listening
             route.fulfill(response=reply)
 
@@ -223,4 +243,4 @@ class Interceptor:
 
     def summary(self) -> dict[str, Any]:
         return {"captured": dict(self.captured), "served": dict(self.served), "blocked": dict(self.blocked),
-                "aborted": dict(self.aborted)}
+                "aborted": dict(self.aborted), "passed": dict(self.passed)}

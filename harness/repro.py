@@ -685,15 +685,26 @@ def repro() -> None:
               help=f"browser contexts at once; cells of one latency share them [default: min(trials, "
                    f"{DEFAULT_PARALLEL})]")
 @click.option("--headed", is_flag=True, help="show the browser: watch the sign-ups get lost")
+@click.option("--site-url", default=None, envvar="HARNESS_SITE_URL",
+              help="measure on this site instead of the sample shop (its vendor traffic is intercepted)")
+@click.option("--site-map", default=None, type=click.Path(dir_okay=False),
+              help="the site's TOML site map (its [signup] form); needed with --site-url")
+@click.option("--capture-host", "capture_hosts", multiple=True, help="with --site-url: also capture this host")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str, submit: str,
-                parallel: int | None, headed: bool, fmt: str) -> None:
+                parallel: int | None, headed: bool, site_url: str | None, site_map: str | None,
+                capture_hosts: tuple[str, ...], fmt: str) -> None:
     """Real-browser sign-ups per delivery mode and flow: delivered / lost / duplicated per cell."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.browser import BrowserNotFound
     from harness.snippet import ProfileError
+
+    if site_url or site_map:
+        _site_signup_loss(trials, snippet, latency, submit, parallel, headed, site_url, site_map, capture_hosts,
+                          fmt)
+        return
 
     try:
         profile = load_profile(snippet)
@@ -727,6 +738,56 @@ def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str,
     out = Console()
     if not out.is_terminal:  # piped or redirected: do not squeeze the table into 80 columns
         out = Console(width=200)
+    out.print(render_table(report))
+    out.print("Why:")
+    for line in render_reasons(report):
+        out.print(line, highlight=False)
+
+
+def _site_signup_loss(trials: int, snippet: str, latency: str, submit: str, parallel: int | None, headed: bool,
+                      site_url: str | None, site_map: str | None, capture_hosts: Sequence[str], fmt: str) -> None:
+    """``--site-url``: the experiment on the user's own site (harness.repro_site)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.browser import BrowserNotFound
+    from harness.repro_site import run_site_signup_loss
+    from harness.sitemap import SiteMapError, load_site_map
+    from harness.snippet import ProfileError
+
+    if not site_map:
+        raise click.BadParameter("a site map with a [signup] section is needed to sign up on your site",
+                                 param_hint="--site-map")
+    try:
+        site = load_site_map(site_map).with_url(site_url)
+    except SiteMapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--site-map") from None
+    if not site.url or site.signup is None:
+        raise click.BadParameter(f"{site_map}: needs a [site] url (or --site-url) and a [signup] section",
+                                 param_hint="--site-map")
+    try:
+        library = load_profile(site.library or ("analytics-next" if snippet == "intilery" else snippet))
+        submits = parse_list(submit, SUBMITS, "submit moment")
+        latencies = parse_latencies(latency)
+    except ProfileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--snippet") from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]signup-loss[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=fmt == "json") as bar:
+        task = bar.add_task(site.name, total=len(submits) * len(latencies) * trials)
+        try:
+            report = run_site_signup_loss(site, library, submits, latencies, trials, parallel, not headed,
+                                          capture_hosts=capture_hosts,
+                                          progress=lambda what, done, of: bar.update(
+                                              task, advance=1, description=f"{site.name} {what} {done}/{of}"))
+        except BrowserNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    out = Console() if Console().is_terminal else Console(width=200)
     out.print(render_table(report))
     out.print("Why:")
     for line in render_reasons(report):

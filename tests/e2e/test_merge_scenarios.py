@@ -24,9 +24,15 @@ def browse_anonymously(device, beacons, *pages: str) -> None:
 def sign_up(device, beacons) -> str:
     """The site's sign-up form (on the sample shop the seeds' fix: the welcome page makes the calls).
 
-    The userId is the one the site map names, else the one the site identified the person with.
+    The userId is the one the site map names, else the first the site sent. Any call carrying it will
+    do: a site that redirects right after identify may lose that call (C23, measured by the repro),
+    and the next page's call still carries both ids, which is what merges the profiles.
     """
-    return device.sign_up(Person(user_id=UID)) or beacons.one(type="identify")["userId"]
+    uid = device.sign_up(Person(user_id=UID))
+    if uid is None:
+        uid = beacons.expect(userId=lambda value: isinstance(value, str) and value != "")[0]["userId"]
+    beacons.expect(userId=uid)
+    return uid
 
 
 def log_in(device, beacons) -> str:
@@ -41,7 +47,6 @@ def test_scenario_1_multi_day_single_device_is_one_profile(desktop, beacons) -> 
     browse_anonymously(desktop, beacons, "landing?utm_source=ad", "second", "third")
     desktop.advance(days=2)
     uid = sign_up(desktop, beacons)
-    beacons.one(type="identify", userId=uid)
     profiles = beacons.profiles()
     assert len(profiles) == 1, f"expected one profile, got {[p.to_dict()['anonymous_ids'] for p in profiles]}"
     person = profiles[0]
@@ -59,7 +64,6 @@ def test_scenario_2_web_sign_up_and_anonymous_phone_is_two_profiles(desktop, pho
     phone.advance(days=1)
     uid = sign_up(desktop, beacons)
     browse_anonymously(phone, beacons, "second")
-    beacons.one(type="identify", userId=uid)
     profiles = beacons.profiles()
     assert len(profiles) == 2, "the phone's activity stays anonymous"
     identified = [p for p in profiles if p.user_ids]

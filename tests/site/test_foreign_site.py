@@ -1,0 +1,95 @@
+"""Your own site, unchanged: Acme Notes (fixtures/foreign_site) embeds Segment's stock snippet from the
+vendor's CDN and sends to the vendor's API; the harness stands in for both by interception.
+
+- the library-neutral identity suite passes against it through its site map (a nested pytest run);
+- no request leaves loopback: the site and the harness pass through, the vendor is answered by the
+  harness, everything else (a web font, another vendor's pixel) is blocked and counted;
+- ``harness repro signup-loss --site-url`` finds the redirect loss the site's sign-up form has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.device import Device
+from harness.intercept import Interceptor, vendor_hosts
+from harness.sitemap import Person, load_site_map
+from harness.snippet import load_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE_MAP = ROOT / "fixtures" / "foreign_site" / "sitemap.toml"
+sys.path.insert(0, str(SITE_MAP.parent))
+from app import ForeignSite  # noqa: E402  (the fixture site is not a package)
+
+LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(scope="module")
+def acme() -> Generator[ForeignSite, None, None]:
+    with ForeignSite() as site:
+        yield site
+
+
+def test_the_identity_suite_passes_on_a_site_it_does_not_serve(acme: ForeignSite, tmp_path: Path) -> None:
+    """The e2e suite with --site-url and the site map: every library-neutral test passes, the rest skip with why."""
+    report = tmp_path / "report.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/e2e", "--site-url", acme.url, "--site-map", str(SITE_MAP), "-q",
+         "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "0", f"--junitxml={report}", "-rs"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "HARNESS_SNIPPET": ""})
+    tail = done.stdout[-4000:]
+    assert done.returncode == 0, tail
+    summary = done.stdout.strip().splitlines()[-1]
+    passed = int(summary.split(" passed")[0].split()[-1])
+    assert passed >= 30, f"too few identity tests ran against the site: {summary}"
+    assert "sample shop only" in done.stdout, "shop-only tests skip naming why"
+    assert " failed" not in summary and "error" not in summary
+
+
+def test_no_request_leaves_loopback_and_the_vendor_is_answered_by_the_harness(acme: ForeignSite, new_context,
+                                                                              harness_server, beacons) -> None:
+    site = load_site_map(SITE_MAP).with_url(acme.url)
+    library = load_profile("analytics-next")
+    interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site.url,
+                              vendors=vendor_hosts([library]))
+    beacons.pump = interceptor.pump
+    context = interceptor.attach(new_context(service_workers="block"))
+    device = Device(context, site.url, library, site=site)
+    device.land()
+    beacons.wait_for(type="page", count=1)  # a person reads a page before moving on
+    device.browse()
+    page = beacons.one(type="page", context__page__path="/pricing")
+    device.sign_up(Person(email="rita@acme.example"))
+    device.visit(site.landing)
+    assert page["context"]["library"]["name"] == "analytics.js"  # the real analytics-next, from its npm package
+    assert beacons.wait_for(type="page", count=4)
+
+    assert interceptor.left_loopback() == [], "a request went to the network"
+    assert {urlsplit("http://" + host).hostname for host in interceptor.passed} <= LOOPBACK, interceptor.passed
+    assert interceptor.served["cdn.segment.com"] >= 2, "library and settings came from the harness"
+    assert interceptor.captured["api.segment.io"] >= 4, interceptor.summary()
+    assert interceptor.blocked["fonts.googleapis.com"] >= 1 and interceptor.blocked["www.facebook.com"] >= 1
+    assert beacons.all(type="page")[0]["_meta"]["device"], "each browser is one device in the analysis"
+
+
+def test_repro_finds_the_redirect_loss_on_the_site(acme: ForeignSite) -> None:
+    """Submitting before the vendor's library arrives, then the site's redirect: every sign-up lost."""
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "repro", "signup-loss", "--site-url", acme.url, "--site-map",
+         str(SITE_MAP), "--trials", "3", "--submit", "early,ready", "--latency-ms", "0", "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    early = next(c for c in report["cells"] if c["submit"] == "early")
+    assert early["trials"] == 3 and early["errors"] == 0
+    assert early["lost"] == 3, f"the stub's queue dies with the page: {early}"
+    assert report["settings"]["site"]["url"] == acme.url
+    assert report["settings"]["interception"]["blocked"], "the site's other vendors were blocked, not contacted"
