@@ -65,6 +65,7 @@ def test_scenario_2_web_sign_up_and_anonymous_phone_is_two_profiles(desktop, pho
     uid = sign_up(desktop, beacons)
     browse_anonymously(phone, beacons, "second")
     profiles = beacons.profiles()
+    assert [p.user_ids for p in profiles if p.user_ids] == [[uid]]
     assert len(profiles) == 2, "the phone's activity stays anonymous"
     identified = [p for p in profiles if p.user_ids]
     anonymous = [p for p in profiles if not p.user_ids]
