@@ -37,6 +37,8 @@ POLL_SECONDS = 0.5  # --db --follow re-reads the file this often
 LAZY_COMMANDS = {
     "repro": ("harness.repro", "repro", "Reproduce lost sign-ups per delivery mode and flow (real browser)."),
     "demo": ("harness.demo", "demo", "Walk the seeds' scenarios #1-#3 and a short sign-up-loss run."),
+    "browse": ("harness.browse", "browse",
+               "Open your own site in Chromium; its vendor traffic goes to a running harness's collector."),
     "conformance": ("harness.conformance", "conformance",
                     "Run the claims per library and write the claim x library matrix (docs/conformance.md)."),
 }

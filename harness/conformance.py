@@ -305,6 +305,8 @@ def _library(column: Column, root: Path) -> str:
 def _command() -> Any:
     import click
 
+    from harness.cli import HarnessError
+
     @click.command("conformance")
     @click.option("--snippet", "snippets", default="intilery", show_default=True,
                   help="comma-separated snippet profiles (names or folders): one matrix column each")
@@ -327,7 +329,7 @@ def _command() -> Any:
             try:
                 load_profile(name)
             except ProfileError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise HarnessError(str(exc)) from None
         columns: list[Column] = []
         broken = False
         for name in names:
@@ -335,7 +337,7 @@ def _command() -> Any:
             try:
                 column, code = run_profile(name, tests.split(","), workers, ROOT)
             except RuntimeError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise HarnessError(str(exc)) from None
             column.library = _library(column, ROOT)
             if loss_trials:
                 click.echo(f"conformance: measuring sign-up loss for {name} ({loss_trials} trials per cell) ...",

@@ -33,7 +33,7 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from harness.sitemap import Form, Person, SiteMap
+from harness.sitemap import Form, Person, SiteMap, submit_form
 from harness.snippet import SnippetProfile
 from harness.transport import observe as observe_transport
 
@@ -165,23 +165,11 @@ class Device:
         return self._submit(self.site.require("login"), person or Person())
 
     def log_out(self) -> None:
-        form = self.site.require("logout")
-        if form.url:
-            self.visit(form.url)
-        if form.submit:
-            self.tab.click(form.submit)
-            if form.after:
-                self.tab.wait_for_url(form.after)
-            self.ready()
+        submit_form(self.tab, self.base_url, self.site.require("logout"), Person())
+        self.ready()
 
     def _submit(self, form: Form, person: Person) -> str | None:
-        self.visit(person.fill(form.url))
-        for selector, value in form.fields.items():
-            self.tab.fill(selector, person.fill(value))
-        self.tab.click(form.submit)
-        if form.after:
-            self.tab.wait_for_url(form.after)
-        self.tab.wait_for_load_state("load")
+        submit_form(self.tab, self.base_url, form, person)
         self.ready()
         return form.user_id_for(person)
 

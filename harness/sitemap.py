@@ -143,3 +143,20 @@ def load_site_map(path: str | Path) -> SiteMap:
         landing=landing, second=str(pages.get("second", landing)), third=str(pages.get("third", landing)),
         signup=_form(data.get("signup"), f"{source} [signup]"), login=_form(data.get("login"), f"{source} [login]"),
         logout=_form(data.get("logout"), f"{source} [logout]"), source=source)
+
+
+def submit_form(tab: Any, base_url: str, form: Form, person: Person) -> None:
+    """Open the form's page on ``tab`` (a Playwright page), fill it for ``person``, submit, wait where it lands.
+
+    A form with only a ``url`` (a logout page) is just visited.
+    """
+    if form.url:
+        url = person.fill(form.url)
+        tab.goto(url if "://" in url else base_url.rstrip("/") + url)
+    for selector, value in form.fields.items():
+        tab.fill(selector, person.fill(value))
+    if form.submit:
+        tab.click(form.submit)
+        if form.after:
+            tab.wait_for_url(form.after)
+    tab.wait_for_load_state("load")

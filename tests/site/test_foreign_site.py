@@ -93,3 +93,29 @@ def test_repro_finds_the_redirect_loss_on_the_site(acme: ForeignSite) -> None:
     assert early["lost"] == 3, f"the stub's queue dies with the page: {early}"
     assert report["settings"]["site"]["url"] == acme.url
     assert report["settings"]["interception"]["blocked"], "the site's other vendors were blocked, not contacted"
+
+
+def test_browse_runs_steps_on_the_site_and_the_beacons_reach_a_running_harness(acme: ForeignSite, harness_server,
+                                                                              beacons, tmp_path: Path) -> None:
+    script = tmp_path / "steps.txt"
+    script.write_text("# Acme, by hand\ngoto /pricing\nclick #choose-pro   # a track call\nsignup\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "browse", "--site-url", acme.url, "--site-map", str(SITE_MAP),
+         "--server", harness_server.base_url, "--script", str(script)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("stored "), done.stdout
+    chosen = beacons.one(event="Plan Chosen")
+    assert chosen["properties"] == {"plan": "pro"} and chosen["_meta"]["transport"] == "fetch"
+    assert beacons.one(type="identify")["traits"]["email"] == "peter@initech.example"
+    assert "blocked" in done.stdout and "fonts.googleapis.com" in done.stdout
+
+
+def test_a_bad_browse_script_is_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "steps.txt"
+    script.write_text("goto /\nteleport /moon\n")
+    done = subprocess.run([sys.executable, "-m", "harness", "browse", "--site-url", "http://127.0.0.1:9",
+                           "--script", str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "harness: line 2: unknown step 'teleport'; one of goto, click, fill, " \
+                                  "wait-for-url, signup, login, logout", done.stderr
