@@ -101,8 +101,10 @@ def _user(request: web.Request) -> dict[str, Any] | None:
 
 
 def _ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
+    profile = request.app[keys.PROFILE]
+    # the page global the site's own calls go through: window[tracker] (the profile's [api] global)
     return {"snippet": snippet_html(request), "user": _user(request), "products": PRODUCTS,
-            "profile_name": request.app[keys.PROFILE].name, **extra}
+            "profile_name": profile.name, "tracker": profile.api.global_name, **extra}
 
 
 def _server_library(request: web.Request) -> ServerAnalytics:
@@ -300,6 +302,8 @@ async def snippet_asset(request: web.Request) -> web.StreamResponse:
                                       headers={"Access-Control-Allow-Origin": "*"}))
     assert served.file is not None
     response = web.FileResponse(served.file)
+    if served.file.suffix in (".js", ".mjs"):  # module scripts (import()) need a JavaScript type, whatever the OS maps
+        response.content_type = "text/javascript"
     response.headers["Access-Control-Allow-Origin"] = "*"  # a CDN: scripts may be loaded cross-origin
     return _no_store(response)
 
