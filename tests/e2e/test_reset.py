@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from support import PETER, is_uuid
+from support import PETER, RS_API_DOC, is_uuid
+
+RS_RESET = ("reset() clears userId, traits, groupId and group traits and starts a new session, but keeps the "
+            "anonymousId (only reset(true) regenerates it)")
 
 
 @pytest.mark.claims("C9")
+@pytest.mark.differs("rudderstack", reason=RS_RESET, issue=RS_API_DOC)
 def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None:
     """C9: reset() removes userId, anonymousId and traits; the next call has a new anonymousId."""
     desktop.visit("/")
@@ -28,6 +32,7 @@ def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None
 
 
 @pytest.mark.claims("C9")
+@pytest.mark.differs("rudderstack", reason=RS_RESET, issue=RS_API_DOC)
 def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> None:
     """C9 on the sample site: log in (identify), log out (/logout calls reset), come back anonymous."""
     desktop.visit("/login")
@@ -38,5 +43,7 @@ def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> Non
     desktop.visit("/logout")
     desktop.visit("/")
     home = beacons.wait_for(type="page", context__page__path="/")[-1]
-    assert home["userId"] in (None, "") and home["anonymousId"] != login["anonymousId"]
+    assert home["userId"] in (None, ""), f"the next visit still carries userId {home['userId']!r}"
+    assert home["anonymousId"] != login["anonymousId"], \
+        f"the next visit after /logout (reset) carries the logged-in anonymousId {home['anonymousId']!r} again"
     assert desktop.user_id() in (None, "")
