@@ -692,7 +692,8 @@ def repro() -> None:
               help="snippet profile name or folder: which library signs people up")
 @click.option("--modes", default="all", show_default=True,
               help="comma-separated delivery modes the profile declares (intilery: persist, xhr, batch, beacon, "
-                   "keepalive, fetchlater; analytics-next: standard, keepalive, batching)")
+                   "keepalive, fetchlater; analytics-next: standard, keepalive, batching; rudderstack: xhr, beacon, "
+                   "batching)")
 @click.option("--flows", default="all", show_default=True, help=f"comma-separated flows: {', '.join(FLOWS)}")
 @click.option("--latency-ms", "latency", default=str(DEFAULT_LATENCY_MS), show_default=True,
               help="delay on collector replies and on the library script (ms); a comma list runs each")
