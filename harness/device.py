@@ -1,7 +1,9 @@
 """A device: one person's browser or phone (a Playwright browser context) with a virtual clock.
 
-Everything goes through the public analytics.js API and the snippet profile's key names, never
-through a library's internals, so the same tests run against any compatible library.
+Everything goes through the library's public API as the snippet profile's ``[api]`` names it
+(analytics.js's by default: ``window.analytics``, ``user().anonymousId()``, ...) and the profile's key names
+and storage encodings, never through a library's internals, so the same tests run against any library that
+has a profile.
 
 The time machine. A device's clock is ``real time + skew``: it starts at the pinned start instant
 (``--harness-start-time``; real now by default) and ``advance()`` adds to the skew. Pages see it
