@@ -43,7 +43,7 @@ npm:
 	    echo "installing Debian's npm with apt-get"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
-	  else echo "npm is missing: install Node.js (with npm) to use the analytics-next profile"; exit 1; fi; }
+	  else echo "npm is missing: install Node.js (with npm) to use the analytics-next and rudderstack profiles"; exit 1; fi; }
 	@want=$$(sha256sum $(NPM_DIR)/package-lock.json | cut -d' ' -f1); \
 	if [ "$$(cat $(NPM_MARK) 2>/dev/null)" = "$$want" ]; then :; else \
 	  echo "npm ci in $(NPM_DIR) (real tracking libraries for the bundled profiles)"; \
@@ -53,11 +53,12 @@ demo: setup
 	$(BIN)/harness demo
 
 # The whole suite against our library, then the library-neutral suite (conformance e2e, assertions,
-# sign-up loss) against the real @segment/analytics-next; tests of one library's own options skip, saying why.
+# sign-up loss) against the real @segment/analytics-next and @rudderstack/analytics-js; tests of one library's
+# own options skip, saying why, and a library's measured differences from a claim are strict xfails (differs).
 # --harness-calendar: the clock-sensitive tests also run at month/year ends, a leap day, DST changes
 # and far time zones (docs/time.md), so a red CI never depends on today's date.
 NEUTRAL_TESTS ?= tests/e2e tests/assertions tests/repro
-OTHER_SNIPPETS ?= analytics-next
+OTHER_SNIPPETS ?= analytics-next rudderstack
 test: setup
 	@status=0; \
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --harness-calendar $(PYTEST_ARGS) || status=1; \

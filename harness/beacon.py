@@ -312,8 +312,12 @@ def enrich(message: dict[str, Any], shared: dict[str, Any], info: RequestInfo) -
     record["receivedAt"] = info.received_at
     if "originalTimestamp" not in record and "timestamp" in record:
         record["originalTimestamp"] = record["timestamp"]
+    elif "timestamp" not in record and "originalTimestamp" in record:  # RudderStack sends only originalTimestamp
+        record["timestamp"] = record["originalTimestamp"]
     context = record.get("context")
     context = dict(context) if isinstance(context, dict) else {}
+    if record.get("type") == "identify" and "traits" not in record and isinstance(context.get("traits"), dict):
+        record["traits"] = context["traits"]  # RudderStack's identify carries its traits only in context.traits
     if "ip" not in context:
         context["ip"] = info.peer_ip
     record["context"] = context

@@ -37,6 +37,9 @@ from harness.beacon import (
 from harness.store import BeaconStore, Record, to_json
 
 DEVICE_COOKIE = "hx_device"
+# RudderStack's BeaconQueue (useBeacon) posts {"batch": [...]} as text/plain to /beacon/v1/batch?writeKey=KEY:
+# sendBeacon can set no Authorization header, so the write key travels in the query.
+BEACON_PREFIX = "/beacon/v1/"
 CORS_HEADERS = "Content-Type, Authorization, Content-Encoding"
 RAW_KEEP = 65536  # characters of a rejected submission kept in the bad list
 log = logging.getLogger(__name__)
@@ -145,8 +148,9 @@ async def collect(request: web.Request) -> web.StreamResponse:
         reason = "request body exceeds the largest body the server reads"  # app client_max_size
         store.add_bad(reason, "(body not read)", 413, request.path)
         return _reply(request, 413, {"error": "rejected", "reason": reason})
-    if kind not in TYPES and kind not in BATCH_PATHS:
-        reason = f"unknown endpoint /v1/{kind}"
+    beacon = request.path.startswith(BEACON_PREFIX)
+    if (kind not in BATCH_PATHS) if beacon else (kind not in TYPES and kind not in BATCH_PATHS):
+        reason = f"unknown endpoint {BEACON_PREFIX if beacon else '/v1/'}{kind}"
         store.add_bad(reason, _text(raw), 404, request.path)
         return _reply(request, 404, {"error": "not found", "reason": reason})
     action = request.app[keys.FAULTS].take()
@@ -186,6 +190,8 @@ async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dic
     body_key = shared.get("writeKey") or next(
         (m.get("writeKey") for m in messages if isinstance(m, dict) and m.get("writeKey")), None)
     write_key = header_key or (body_key if isinstance(body_key, str) else None)
+    if not write_key and path.startswith(BEACON_PREFIX):  # RudderStack's beacon endpoint: ?writeKey=KEY
+        write_key = request.query.get("writeKey") or None
     expected = app[keys.CONFIG].write_key
     if expected and not _same_key(write_key, expected):
         reason = "missing write key" if not write_key else "wrong write key"
@@ -247,7 +253,9 @@ def _raw_message(message: Any) -> str:
 
 
 def add_routes(app: web.Application) -> None:
-    """Mount the collector under /v1/."""
+    """Mount the collector under /v1/ (and RudderStack's /beacon/v1/batch)."""
     app[COMMITS] = GroupCommit(app)
     app.router.add_route("OPTIONS", "/v1/{kind:.*}", preflight)
     app.router.add_post("/v1/{kind:.*}", collect)  # any /v1/ path: unknown ones get a JSON 404 too
+    app.router.add_route("OPTIONS", BEACON_PREFIX + "{kind:.*}", preflight)
+    app.router.add_post(BEACON_PREFIX + "{kind:.*}", collect)

@@ -1,7 +1,9 @@
 """A device: one person's browser or phone (a Playwright browser context) with a virtual clock.
 
-Everything goes through the public analytics.js API and the snippet profile's key names, never
-through a library's internals, so the same tests run against any compatible library.
+Everything goes through the library's public API as the snippet profile's ``[api]`` names it
+(analytics.js's by default: ``window.analytics``, ``user().anonymousId()``, ...) and the profile's key names
+and storage encodings, never through a library's internals, so the same tests run against any library that
+has a profile.
 
 The time machine. A device's clock is ``real time + skew``: it starts at the pinned start instant
 (``--harness-start-time``; real now by default) and ``advance()`` adds to the skew. Pages see it
@@ -41,16 +43,23 @@ MOBILE_DEVICE = "iPhone 13"
 CALLBACK_TIMEOUT_MS = 5000  # upper bound on a library's callback; the call resolves as soon as it fires
 
 # Resolves when the library calls back (analytics.js calls back after delivery or its own timeout).
-_CALL_JS = """([method, args, limit]) => new Promise((resolve) => {
+# Every call goes through the profile's API global (``[api] global``; ``window.analytics`` by default).
+_CALL_JS = """([name, method, args, limit]) => new Promise((resolve) => {
   const done = () => resolve(true);
-  window.analytics[method](...args, done);
+  window[name][method](...args, done);
   setTimeout(done, limit);
 })"""
+# ``ready`` is the profile's [api] ready expression: a function of (callback).
 _READY_JS = """(limit) => new Promise((resolve, reject) => {
-  if (!window.analytics) { reject(new Error('no window.analytics on this page')); return; }
-  window.analytics.ready(() => resolve(true));
-  setTimeout(() => reject(new Error('analytics.ready() did not fire within ' + limit + ' ms')), limit);
+  if (!window[%(name)s]) { reject(new Error('no window.' + %(name)s + ' on this page')); return; }
+  (%(ready)s)([() => resolve(true)]);
+  setTimeout(() => reject(new Error(%(name)s + '.ready() did not fire within ' + limit + ' ms')), limit);
 })"""
+# The identity the library reports, read inside ready() (what C21 asks of user()/group()).
+_IDENTITY_JS = """() => new Promise((resolve) => (%(ready)s)([() => resolve({
+  user_id: (%(user_id)s)(), anonymous_id: (%(anonymous_id)s)(), user_traits: (%(user_traits)s)(),
+  group_id: (%(group_id)s)(), group_traits: (%(group_traits)s)(),
+})]))"""
 
 # Translates the expiries a page writes from its clock (real + skew) to the jar's wall clock.
 # The skew is read at each write from a global the harness sets (init script + open pages).
@@ -174,16 +183,31 @@ class Device:
         return form.user_id_for(person)
 
     def ready(self, timeout_ms: int = 10_000) -> None:
-        self.tab.evaluate(_READY_JS, timeout_ms)
+        api = self.profile.api
+        self.tab.evaluate(_READY_JS % {"name": json.dumps(api.global_name), "ready": api.js("ready", "callback")},
+                          timeout_ms)
 
     def library_pending(self) -> bool:
         """True while the loader stub still stands in for the library (the profile's ``not_loaded`` test)."""
         return bool(self.tab.evaluate(f"() => !!({self.profile.not_loaded})"))
 
     # ---- analytics calls (public API only) -------------------------------------------------
+    @property
+    def api_global(self) -> str:
+        """The page global the library's API lives on (``analytics``; ``rudderanalytics`` for RudderStack)."""
+        return self.profile.api.global_name
+
     def call(self, method: str, *args: Any) -> None:
-        """``analytics[method](...args, callback)``; returns once the library calls back."""
-        self.tab.evaluate(_CALL_JS, [method, list(args), CALLBACK_TIMEOUT_MS])
+        """``window[global][method](...args, callback)``; returns once the library calls back."""
+        self.tab.evaluate(_CALL_JS, [self.api_global, method, list(args), CALLBACK_TIMEOUT_MS])
+
+    def api(self, name: str, *args: Any) -> Any:
+        """Run one entry of the profile's ``[api]`` (``anonymous_id``, ``reset``, ``set_anonymous_id``, ...).
+
+        Raises :class:`harness.snippet.Unsupported` (an AssertionError) when the library has no such API.
+        """
+        params = {"set_anonymous_id": ("id",), "user_set_anonymous_id": ("id",), "ready": ("callback",)}.get(name, ())
+        return self.tab.evaluate(self.profile.api.js(name, *params), list(args))
 
     def identify(self, user_id: str | None = None, traits: dict[str, Any] | None = None,
                  options: dict[str, Any] | None = None) -> None:
@@ -205,22 +229,44 @@ class Device:
         self.call("group", group_id, traits or {}, options or {})
 
     def reset(self) -> None:
-        self.tab.evaluate("() => { window.analytics.reset(); }")
+        self.api("reset")
 
     def set_anonymous_id(self, anonymous_id: str) -> None:
-        self.tab.evaluate("(id) => { window.analytics.setAnonymousId(id); }", anonymous_id)
+        self.api("set_anonymous_id", anonymous_id)
+
+    def set_user_anonymous_id(self, anonymous_id: str) -> None:
+        """analytics.js's other setter, ``user().anonymousId(id)``."""
+        self.api("user_set_anonymous_id", anonymous_id)
 
     def anonymous_id(self) -> str | None:
-        return self.tab.evaluate("() => window.analytics.user().anonymousId()")
+        return self.api("anonymous_id")
 
     def user_id(self) -> str | None:
-        return self.tab.evaluate("() => window.analytics.user().id()")
+        return self.api("user_id")
 
     def traits(self) -> dict[str, Any]:
-        return self.tab.evaluate("() => window.analytics.user().traits()") or {}
+        return self.api("user_traits") or {}
+
+    def group_id(self) -> str | None:
+        return self.api("group_id")
 
     def group_traits(self) -> dict[str, Any]:
-        return self.tab.evaluate("() => window.analytics.group().traits()") or {}
+        return self.api("group_traits") or {}
+
+    def clear_traits(self) -> None:
+        """analytics.js ``user().traits({})``: forget the cached user traits."""
+        self.api("clear_user_traits")
+
+    def clear_group_traits(self) -> None:
+        """analytics.js ``group().traits({})``: forget the cached group traits."""
+        self.api("clear_group_traits")
+
+    def identity(self) -> dict[str, Any]:
+        """What the library reports once ready: user_id, anonymous_id, user_traits, group_id, group_traits."""
+        api = self.profile.api
+        return self.tab.evaluate(_IDENTITY_JS % {
+            "ready": api.js("ready", "callback"),
+            **{k: api.js(k) for k in ("user_id", "anonymous_id", "user_traits", "group_id", "group_traits")}})
 
     # ---- storage --------------------------------------------------------------------------
     def raw_cookies(self) -> list[dict[str, Any]]:

@@ -242,6 +242,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "library(*names, reason=''): a test of these libraries' own behaviour "
                                        "(options, wire details); skipped, with the reason, when --snippet "
                                        "embeds another library")
+    config.addinivalue_line("markers", "differs(*names, reason, issue='', raises=AssertionError): these libraries "
+                                       "really behave otherwise than the claim (reason quotes the measurement): a "
+                                       "strict xfail when --snippet embeds one of them, a normal test otherwise")
     if config.option.help or config.option.version:
         return
     config.stash[_SETUP] = _check_options(config)
@@ -273,7 +276,13 @@ def selected_profile(config: pytest.Config) -> SnippetProfile:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``@pytest.mark.library("intilery", reason=...)``: run only when the selected profile embeds that library;
-    otherwise skipped, and the skip names the library, the reason and the profile."""
+    otherwise skipped, and the skip names the library, the reason and the profile.
+
+    ``@pytest.mark.differs("rudderstack", reason=..., issue=...)``: a measured, real difference between that
+    library and the claim the test proves. For that library the test is a strict xfail (only an
+    AssertionError counts, so a broken test still fails, and a library that starts to conform turns the
+    run red until the mark goes); for every other library it is a normal test.
+    """
     for item in items:
         for mark in item.iter_markers("library"):
             profile = selected_profile(config)
@@ -282,6 +291,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(
                     reason=f"{'/'.join(mark.args)} only ({why}); --snippet {profile.name} embeds {profile.library}"))
                 break
+        for mark in item.iter_markers("differs"):
+            _apply_differs(item, mark, selected_profile(config))
+
+
+def differs_reason(library: str, reason: str, issue: str = "") -> str:
+    """The xfail reason of a ``differs`` mark: the library, what was measured, and where it is known upstream."""
+    return f"{library} differs: {reason}" + (f" (upstream: {issue})" if issue else "")
+
+
+def _apply_differs(item: pytest.Item, mark: pytest.Mark, profile: SnippetProfile) -> None:
+    reason = str(mark.kwargs.get("reason") or "").strip()
+    if not mark.args or not reason:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.differs needs library names and a reason= that "
+                                "quotes the measured behaviour")
+    if profile.library not in mark.args:
+        return
+    issue = str(mark.kwargs.get("issue") or "")
+    item.add_marker(pytest.mark.xfail(strict=True, raises=mark.kwargs.get("raises", AssertionError),
+                                      reason=differs_reason(profile.library, reason, issue)))
 
 
 @dataclass(frozen=True)

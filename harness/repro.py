@@ -8,7 +8,7 @@ observed transports, re-sends) and from the profile's own description of that de
 Each cell (delivery mode x sign-up flow x submit moment x latency) runs N trials. A trial is one new
 browser context (a new person) in one shared browser: it opens ``/signup?flow=F&uid=U&delivery=M``,
 a tiny in-page user script submits the form (``early``: at DOMContentLoaded, while a slow library may
-still be loading; ``ready``: once ``analytics.ready`` fired), and the trial waits for the flow's
+still be loading; ``ready``: once the library's ``ready`` fired), and the trial waits for the flow's
 destination URL. The person then *stays* on the destination page (the seeds' bug is the redirect
 itself, not a user closing the tab), while the store is watched for that userId's identify and
 "Signed Up". Delivered = both arrived within the settle window; lost = either missing. The window
@@ -39,7 +39,7 @@ import click
 
 from harness.site import DELIVERY_COOKIE, FLOWS, LIBRARY_FILE
 from harness.snippet import ASSET_PREFIX, SnippetProfile, load_profile
-from harness.transport import observe_async
+from harness.transport import is_collector_path, observe_async
 from harness.usage import parse_int
 
 SUBMITS = ("early", "ready")
@@ -52,32 +52,50 @@ SIGNED_UP = "Signed Up"
 DEFAULT_PARALLEL = 10  # contexts at once in the one browser: ~0.2 CPU-s each in the headless shell; 2 cores keep up
 
 # The simulated person. Runs in every page of the trial's context; acts once, on the sign-up form.
+# __GLOBAL__ is the profile's API global, __READY__ its ready expression (a function of [callback]).
 USER_SCRIPT = """(() => {
-  const submit = %s;
+  const submit = __SUBMIT__;
   if (location.pathname !== '/signup' || sessionStorage.getItem('hx_repro_submit')) return;
   const go = () => {
     const button = document.getElementById('signup-submit');
     if (!button) return;
     let loaded = null;
-    try { loaded = !(%s); } catch (e) { /* the profile's test failed: unknown */ }
+    try { loaded = !(__NOT_LOADED__); } catch (e) { /* the profile's test failed: unknown */ }
     sessionStorage.setItem('hx_repro_submit', JSON.stringify({library: loaded, at: performance.now()}));
     button.click();
   };
   document.addEventListener('DOMContentLoaded', () => {
-    if (submit === 'early' || !window.analytics || !window.analytics.ready) go();
-    else window.analytics.ready(go);
+    const lib = window[__GLOBAL__];
+    if (submit === 'early' || !lib || !lib.ready) go();
+    else (__READY__)([go]);
   }, {once: true});
 })();"""
 # Resolves when the page's library is ready; a page evaluated right at commit has no snippet yet: wait for DOM.
 READY_JS = """(ms) => new Promise((resolve) => {
   const timer = setTimeout(() => resolve(false), ms);
   const go = () => {
-    if (!window.analytics || !window.analytics.ready) { clearTimeout(timer); resolve(false); return; }
-    window.analytics.ready(() => { clearTimeout(timer); resolve(true); });
+    const lib = window[__GLOBAL__];
+    if (!lib || !lib.ready) { clearTimeout(timer); resolve(false); return; }
+    (__READY__)([() => { clearTimeout(timer); resolve(true); }]);
   };
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', go, {once: true});
   else go();
 })"""
+
+
+def user_script(profile: SnippetProfile, submit: str) -> str:
+    """:data:`USER_SCRIPT` for this profile's library (its not-loaded test, API global and ready)."""
+    return (USER_SCRIPT.replace("__SUBMIT__", json.dumps(submit)).replace("__NOT_LOADED__", profile.not_loaded)
+            .replace("__GLOBAL__", json.dumps(profile.api.global_name))
+            .replace("__READY__", profile.api.js("ready", "callback")))
+
+
+def ready_js(profile: SnippetProfile) -> str:
+    """:data:`READY_JS` for this profile's library."""
+    return (READY_JS.replace("__GLOBAL__", json.dumps(profile.api.global_name))
+            .replace("__READY__", profile.api.js("ready", "callback")))
+
+
 SUBMITTED_JS = "() => JSON.parse(sessionStorage.getItem('hx_repro_submit') || 'null')"
 
 # What the sample site's flows do (the harness's own pages, not any library); the rest of each cell's
@@ -316,14 +334,13 @@ async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow:
     try:
         await context.add_cookies([{"name": DELIVERY_COOKIE, "value": mode, "url": base_url}])
         await observe_async(context)  # how each call leaves the page, observed (harness.transport)
-        await context.add_init_script(USER_SCRIPT.replace("%s", json.dumps(submit), 1).replace(
-            "%s", profile.not_loaded, 1))
+        await context.add_init_script(user_script(profile, submit))
         page = await context.new_page()
         inflight: set[Any] = set()
         idle = asyncio.Event()
 
         def started_request(request: Any) -> None:
-            if urlsplit(request.url).path.startswith("/v1/"):
+            if is_collector_path(urlsplit(request.url).path):
                 inflight.add(request)
 
         def ended_request(request: Any) -> None:
@@ -351,7 +368,7 @@ async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow:
             end = loop.time() + navigate_ms / 1000
             while loop.time() < end and not page.is_closed():
                 try:
-                    await page.evaluate(READY_JS, int((end - loop.time()) * 1000))
+                    await page.evaluate(ready_js(profile), int((end - loop.time()) * 1000))
                     break
                 except Exception:  # evaluated in the document that was just replaced: ask the new one
                     await asyncio.sleep(0.05)
@@ -592,13 +609,13 @@ def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel:
         "delivery": {m: (d.summary if (d := profile.mode(None if m == DEFAULT_MODE else m)) else "")
                      for m in modes},
         "settle_ms": {m: _settle(profile, m) for m in modes},
-        "settle_rule": f"after the destination page's library is ready (analytics.ready): {GRACE_MS} ms, plus "
+        "settle_rule": f"after the destination page's library is ready (its ready callback): {GRACE_MS} ms, plus "
                        "the mode's declared hold_ms (a batching timer); ends early once both calls are stored",
         "latency_applies_to": ["collector reply (delay_ms)",
                                "every library file: script, chunks, settings (script_delay_ms)"],
         "transports": "observed in the browser (harness.transport), not reported by the library",
         "extra_faults": faults,
-        "user": "a new browser context per trial; submits at DOMContentLoaded (early) or on analytics.ready "
+        "user": "a new browser context per trial; submits at DOMContentLoaded (early) or on the library's ready "
                 "(ready); stays on the destination page through the settle window",
         "delivered_means": "identify AND track 'Signed Up' stored for the trial's userId",
     }
@@ -675,7 +692,8 @@ def repro() -> None:
               help="snippet profile name or folder: which library signs people up")
 @click.option("--modes", default="all", show_default=True,
               help="comma-separated delivery modes the profile declares (intilery: persist, xhr, batch, beacon, "
-                   "keepalive, fetchlater; analytics-next: standard, keepalive, batching)")
+                   "keepalive, fetchlater; analytics-next: standard, keepalive, batching; rudderstack: xhr, beacon, "
+                   "batching)")
 @click.option("--flows", default="all", show_default=True, help=f"comma-separated flows: {', '.join(FLOWS)}")
 @click.option("--latency-ms", "latency", default=str(DEFAULT_LATENCY_MS), show_default=True,
               help="delay on collector replies and on the library script (ms); a comma list runs each")

@@ -101,8 +101,10 @@ def _user(request: web.Request) -> dict[str, Any] | None:
 
 
 def _ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
+    profile = request.app[keys.PROFILE]
+    # the page global the site's own calls go through: window[tracker] (the profile's [api] global)
     return {"snippet": snippet_html(request), "user": _user(request), "products": PRODUCTS,
-            "profile_name": request.app[keys.PROFILE].name, **extra}
+            "profile_name": profile.name, "tracker": profile.api.global_name, **extra}
 
 
 def _server_library(request: web.Request) -> ServerAnalytics:
@@ -149,12 +151,16 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
               "plan": str(form.get("plan", "premium"))}
     request.app[keys.USERS][uid] = {"id": uid, **traits}
     if flow == "server-side":
-        # Server libraries have no anonymousId of their own: reuse the browser's (C16).
-        anon = request.cookies.get(request.app[keys.PROFILE].keys["anonymous_id"]) or request.cookies.get(
-            DEVICE_COOKIE) or secrets.token_hex(8)
+        # Server libraries have no anonymousId of their own: reuse the browser's (C16), read from its
+        # cookie as the profile declares the library encodes it (RudderStack's is RS_ENC_v3_ + base64).
+        profile = request.app[keys.PROFILE]
+        name = profile.keys["anonymous_id"]
+        stored = profile.decode(name, request.cookies[name], "cookie") if name in request.cookies else None
+        anon = (str(stored).strip('"') if isinstance(stored, str | int) and stored != "" else None) or \
+            request.cookies.get(DEVICE_COOKIE) or secrets.token_hex(8)
         client = _server_library(request)
-        await client.identify(uid, traits, anonymous_id=anon.strip('"'))
-        await client.track("Signed Up", {"plan": traits["plan"]}, user_id=uid, anonymous_id=anon.strip('"'))
+        await client.identify(uid, traits, anonymous_id=anon)
+        await client.track("Signed Up", {"plan": traits["plan"]}, user_id=uid, anonymous_id=anon)
         target = "/welcome?flow=server-side"
     elif flow == "welcome-page":
         target = f"/welcome?flow=welcome-page&uid={uid}"
@@ -300,6 +306,8 @@ async def snippet_asset(request: web.Request) -> web.StreamResponse:
                                       headers={"Access-Control-Allow-Origin": "*"}))
     assert served.file is not None
     response = web.FileResponse(served.file)
+    if served.file.suffix in (".js", ".mjs"):  # module scripts (import()) need a JavaScript type, whatever the OS maps
+        response.content_type = "text/javascript"
     response.headers["Access-Control-Allow-Origin"] = "*"  # a CDN: scripts may be loaded cross-origin
     return _no_store(response)
 

@@ -116,6 +116,10 @@ MASKS: dict[str, Mask] = {
     "context.page.referrer": _URL,
     "properties.url": _URL,
     "properties.referrer": _URL,
+    # RudderStack v3: the tab's URL beside page.url, and the session id (its start, epoch ms)
+    "context.page.tab_url": _URL,
+    "properties.tab_url": _URL,
+    "context.sessionId": Mask("sessionId", "a number", _number, numbered=True),
     "_meta.seq": Mask("seq", "a positive integer", _positive_int),
     "_meta.received_ms": Mask("received_ms", "a number", _number),
     "_meta.device": Mask("device", "a non-empty string", _nonempty_str, numbered=True, keep=lambda v: v is None),

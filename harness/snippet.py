@@ -14,6 +14,7 @@ outside a declared folder, not profile.toml nor the templates.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -41,6 +42,22 @@ DEFAULT_KEYS: dict[str, str] = {
 OPTIONAL_VARS: dict[str, Any] = {"delivery_mode": None, "cookie_scope": "site", "load_options": {}}
 # analytics.js libraries set `initialized` on the object that replaces the loader stub
 DEFAULT_NOT_LOADED = "!(window.analytics && window.analytics.initialized)"
+DEFAULT_GLOBAL = "analytics"
+# The public API the suite uses, as JS expressions run in the page with ``lib`` = ``window[global]``
+# (plus ``id`` for the setters and ``callback`` for ready). The defaults are analytics.js's.
+API_DEFAULTS: dict[str, str] = {
+    "ready": "lib.ready(callback)",
+    "anonymous_id": "lib.user().anonymousId()",
+    "user_id": "lib.user().id()",
+    "user_traits": "lib.user().traits()",
+    "group_id": "lib.group().id()",
+    "group_traits": "lib.group().traits()",
+    "set_anonymous_id": "lib.setAnonymousId(id)",
+    "user_set_anonymous_id": "lib.user().anonymousId(id)",
+    "clear_user_traits": "lib.user().traits({})",
+    "clear_group_traits": "lib.group().traits({})",
+    "reset": "lib.reset()",
+}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_~@+=,:-][A-Za-z0-9_.~@+=,:-]*$")  # no leading dot, no slash, no %
 
@@ -71,13 +88,18 @@ class Asset:
 
 @dataclass(frozen=True)
 class Route:
-    """A declared document rendered from a template of the profile (e.g. the vendor's settings endpoint)."""
+    """A declared document rendered from a template of the profile (e.g. the vendor's settings endpoint).
+
+    A path ending in ``/`` matches only a request ending in ``/`` (RudderStack asks for ``.../sourceConfig/``).
+    """
 
     path: str
     template: str
     content_type: str = "application/json"
 
-    def match(self, parts: list[str]) -> dict[str, str] | None:
+    def match(self, parts: list[str], slash: bool = False) -> dict[str, str] | None:
+        if slash != self.path.endswith("/"):
+            return None
         return _match_segments([p for p in self.path.split("/") if p], parts)
 
 
@@ -89,6 +111,47 @@ class DeliveryMode:
     summary: str = ""  # how calls travel and what happens on unload, in one sentence (repro explanations)
     hold_ms: int = 0  # the longest the library may hold a call on a page that stays (batching timers)
     unload_safe: bool = False  # the profile claims calls made right before a navigation still arrive
+
+
+@dataclass(frozen=True)
+class Api:
+    """How the suite reaches a library's public API (the profile's ``[api]``; analytics.js by default).
+
+    ``global_name`` is the page global every call goes through (``identify``, ``track``, ``page``,
+    ``group``, ``alias`` take analytics.js's arguments plus a callback); ``expressions`` are the rest
+    (see :data:`API_DEFAULTS`), and ``missing`` names what the library does not have, with why.
+    """
+
+    global_name: str = DEFAULT_GLOBAL
+    expressions: dict[str, str] = field(default_factory=lambda: dict(API_DEFAULTS))
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def js(self, name: str, *params: str) -> str:
+        """A JS function ``(params) => value`` for one API entry; raises :class:`Unsupported` when missing."""
+        if name in self.missing:
+            raise Unsupported(name, self.missing[name])
+        expression = self.expressions.get(name)
+        if expression is None:
+            raise KeyError(f"unknown API entry {name!r}; known: {', '.join(sorted(API_DEFAULTS))}")
+        head = f"([{', '.join(params)}])" if params else "()"
+        return f"{head} => {{ const lib = window[{_js_string(self.global_name)}]; return ({expression}); }}"
+
+    def has(self, name: str) -> bool:
+        return name not in self.missing and name in self.expressions
+
+
+class Unsupported(AssertionError):
+    """The library has no such API (its profile's ``[api.missing]`` says why). An AssertionError, so a
+    test that needs the API fails with that reason, and a strict ``differs`` xfail accepts it."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"no {name} API: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def _js_string(text: str) -> str:
+    return json.dumps(text)
 
 
 @dataclass(frozen=True)
@@ -122,6 +185,7 @@ class SnippetProfile:
     snapshots: str = ""  # folder name under fixtures/snapshots for golden payloads (default: the library)
     intercept: dict[str, tuple[str, ...]] = field(default_factory=dict)  # vendor origins: {"cdn": ..., "api": ...}
     cookie_scopes: tuple[str, ...] = ("site",)  # "host": the template can render the host-only misconfiguration
+    api: Api = field(default_factory=Api)
 
     @property
     def enabled(self) -> bool:
@@ -157,13 +221,16 @@ class SnippetProfile:
     # ---- what the profile serves -----------------------------------------------------------
     def serve(self, tail: str) -> Served | None:
         """What ``ASSET_PREFIX + tail`` answers with, or None: only declared routes and assets, nothing hidden."""
-        parts = tail.split("/")
+        slash = tail.endswith("/")
+        parts = tail[:-1].split("/") if slash else tail.split("/")
         if not tail or not all(_SEGMENT.match(p) for p in parts):
             return None  # empty segments, dotfiles, "..", encoded slashes
         for route in self.routes:
-            params = route.match(parts)
+            params = route.match(parts, slash)
             if params is not None:
                 return Served(route=route, params=params)
+        if slash:
+            return None  # a folder itself is never served
         for asset in self.assets:
             found = asset.match(parts)
             if found is not None:
@@ -311,6 +378,37 @@ def _encodings(data: dict[str, Any], toml: Path) -> tuple[str, str, dict[str, di
     return cookie, local, per_key
 
 
+_GLOBAL = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+
+def _api(data: dict[str, Any], toml: Path) -> Api:
+    section = data.get("api") or {}
+    if not isinstance(section, dict):
+        raise ProfileError(f"{toml}: 'api' must be a table ([api])")
+    global_name = str(section.get("global", DEFAULT_GLOBAL))
+    if not _GLOBAL.match(global_name):
+        raise ProfileError(f"{toml}: [api] global {global_name!r} is not a JavaScript identifier")
+    missing_section = section.get("missing") or {}
+    if not isinstance(missing_section, dict):
+        raise ProfileError(f"{toml}: [api.missing] must be a table of name = \"why\"")
+    expressions = dict(API_DEFAULTS)
+    for key, value in section.items():
+        if key in ("global", "missing"):
+            continue
+        if key not in API_DEFAULTS:
+            raise ProfileError(f"{toml}: unknown [api] entry {key!r}; known: global, missing, "
+                               f"{', '.join(sorted(API_DEFAULTS))}")
+        expressions[key] = str(value)
+    missing = {}
+    for key, why in missing_section.items():
+        if key not in API_DEFAULTS:
+            raise ProfileError(f"{toml}: unknown [api.missing] entry {key!r}; known: {', '.join(sorted(API_DEFAULTS))}")
+        if key in section:
+            raise ProfileError(f"{toml}: [api] {key} is both given and listed in [api.missing]")
+        missing[key] = str(why)
+    return Api(global_name, expressions, missing)
+
+
 def load_profile(name_or_path: str | None = None) -> SnippetProfile:
     """Load a bundled profile by name, or a profile folder / profile.toml by path."""
     spec = name_or_path or DEFAULT_PROFILE
@@ -362,6 +460,7 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         snapshots=str(data.get("snapshots", library_name)),
         cookie_scopes=tuple(str(x) for x in library.get("cookie_scopes", ["site"])),
         intercept=_intercept(data, toml),
+        api=_api(data, toml),
     )
 
 

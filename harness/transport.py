@@ -20,7 +20,8 @@ transport from another; and a keepalive fetch differs from a plain one nowhere a
 (its only trace is that DevTools never reports a response for it). The harness therefore observes
 the call itself: :data:`INIT_SCRIPT`, added to every device's browser context before any page
 script runs, wraps ``navigator.sendBeacon``, ``fetch`` (reading its ``keepalive`` flag),
-``fetchLater`` and ``XMLHttpRequest.open``, and marks each POST to a ``/v1/`` path with the query
+``fetchLater`` and ``XMLHttpRequest.open``, and marks each POST to a collector path (``/v1/``, and
+RudderStack's ``/beacon/v1/``) with the query
 parameter :data:`QUERY` naming the API the page used. Body, headers, method, credentials and CORS
 mode are untouched (a ``fetch(new Request(...))`` with a body is left unmarked: re-wrapping it
 would turn the body into a stream upload; libraries pass URLs). The collector reads the mark
@@ -37,6 +38,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 QUERY = "hx_transport"
+# Paths of the collector the mark goes on: the tracking API, and RudderStack's beacon endpoint.
+COLLECTOR_PREFIXES = ("/v1/", "/beacon/v1/")
 OBSERVED = ("beacon", "xhr", "fetch", "fetch-keepalive", "fetchlater")
 BROWSER = "browser"  # a browser sent it; which API is unknown (no harness script in that page)
 SERVER = "server"  # neither Sec-Fetch-* nor Origin: not a browser (server-side libraries, curl, tests)
@@ -49,7 +52,7 @@ INIT_SCRIPT = """(() => {
   const mark = (url, how) => {
     try {
       const u = new URL(String(url), location.href);
-      if (!u.pathname.startsWith('/v1/') || u.searchParams.has(Q)) return url;
+      if (!(u.pathname.startsWith('/v1/') || u.pathname.startsWith('/beacon/v1/')) || u.searchParams.has(Q)) return url;
       u.searchParams.set(Q, how);
       return u.href;
     } catch (e) { return url; }
@@ -80,6 +83,11 @@ INIT_SCRIPT = """(() => {
     return original.apply(this, args);
   });
 })();""".replace("__QUERY__", QUERY)
+
+
+def is_collector_path(path: str) -> bool:
+    """A path the collector answers (``/v1/...``, ``/beacon/v1/...``): what the page's mark goes on."""
+    return path.startswith(COLLECTOR_PREFIXES)
 
 
 def observed(query: Mapping[str, str], headers: Mapping[str, str]) -> str:

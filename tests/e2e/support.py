@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import pytest
+
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 PETER = {"name": "Peter Gibbons", "email": "peter@initech.example", "plan": "premium"}
 
@@ -17,3 +19,17 @@ def path_of(url: str) -> str:
 def is_uuid(value: object) -> bool:
     """A random 36-character UUID, the seeds' anonymousId."""
     return isinstance(value, str) and len(value) == 36 and bool(UUID_RE.match(value))
+
+
+def needs_api(device, name: str) -> None:
+    """Skip, with the profile's own reason, when the library has no such API (its ``[api.missing]``)."""
+    api = device.profile.api
+    if not api.has(name):
+        pytest.skip(f"{device.profile.library} has no {name} API: {api.missing.get(name, 'not declared')}")
+
+
+# Where RudderStack documents (or implements) the behaviours its `differs` marks quote.
+RS_STORAGE_DOC = "https://www.rudderstack.com/docs/sources/event-streams/sdks/rudderstack-javascript-sdk/data-storage-cookies/"
+RS_API_DOC = "https://www.rudderstack.com/docs/sources/event-streams/sdks/rudderstack-javascript-sdk/supported-api/"
+RS_IDENTIFY_SRC = ("https://github.com/rudderlabs/rudder-sdk-js/blob/develop/packages/analytics-js/src/components/"
+                   "core/Analytics.ts (identify: a new userId calls this.reset(), which keeps the anonymousId)")

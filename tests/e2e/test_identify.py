@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from support import PETER, is_uuid, path_of
+from support import PETER, RS_IDENTIFY_SRC, RS_STORAGE_DOC, is_uuid, path_of
 
 
 @pytest.mark.claims("C6")
+@pytest.mark.differs("rudderstack", reason="userId and traits are kept in cookies only (rl_user_id, rl_trait); "
+                     "localStorage holds neither (later calls do carry both ids)", issue=RS_STORAGE_DOC)
 def test_identify_saves_user_id_and_traits_and_later_calls_carry_both_ids(desktop, beacons) -> None:
     """C6: userId in cookie + localStorage, traits in localStorage; later page/track carry both ids."""
     desktop.land()
     anon = desktop.anonymous_id()
     desktop.identify("97980cfea0067", PETER)
-    assert desktop.stored("user_id") == ("97980cfea0067", "97980cfea0067")
-    assert desktop.local_storage().get(desktop.profile.keys["user_traits"]) == PETER
+    stored = desktop.stored("user_id")
+    assert stored == ("97980cfea0067", "97980cfea0067"), f"userId (cookie, localStorage) = {stored}"
+    traits = desktop.local_storage().get(desktop.profile.keys["user_traits"])
+    assert traits == PETER, f"localStorage traits = {traits!r}"
     assert desktop.user_id() == "97980cfea0067" and desktop.traits() == PETER
     desktop.browse()
     desktop.track("Product Viewed", {"product_id": "p1"})
@@ -42,6 +46,8 @@ def test_seed_example_identify_then_signed_up_share_the_anonymous_id(desktop, be
 
 
 @pytest.mark.claims("C14")
+@pytest.mark.differs("rudderstack", reason="identify() with a different userId resets the user (userId, traits) "
+                     "but keeps the anonymousId, so both users share it", issue=RS_IDENTIFY_SRC)
 def test_identify_with_a_different_user_refreshes_the_anonymous_id(desktop, beacons) -> None:
     """C14: identify() with a userId different from the cached one -> a new anonymousId; lint flags it."""
     desktop.land()
@@ -49,7 +55,8 @@ def test_identify_with_a_different_user_refreshes_the_anonymous_id(desktop, beac
     first_anon = desktop.anonymous_id()
     desktop.identify("6a1b2c3d4e5f60718293a4b5", {"plan": "pro"})
     second_anon = desktop.anonymous_id()
-    assert is_uuid(second_anon) and second_anon != first_anon
+    assert is_uuid(second_anon) and second_anon != first_anon, \
+        f"after identifying a second user the anonymousId is {second_anon!r}; the first user's was {first_anon!r}"
     assert desktop.traits() == {"plan": "pro"}, "the first user's traits must not leak to the second"
     identifies = beacons.wait_for(type="identify", count=2)
     assert identifies[1]["anonymousId"] == second_anon

@@ -41,13 +41,10 @@ def test_ready_runs_after_load_and_user_group_accessors(desktop, beacons) -> Non
     desktop.land()
     desktop.identify("97980cfea0067", {"plan": "premium"})
     desktop.group("initech", {"plan": "enterprise"})
-    got = desktop.tab.evaluate("""() => new Promise((resolve) => window.analytics.ready(() => {
-        const u = window.analytics.user(), g = window.analytics.group();
-        resolve({id: u.id(), anon: u.anonymousId(), traits: u.traits(), gid: g.id(), gtraits: g.traits()});
-    }))""")
-    assert got["id"] == "97980cfea0067" and got["traits"] == {"plan": "premium"}
-    assert got["anon"] == desktop.anonymous_id()
-    assert got["gid"] == "initech" and got["gtraits"] == {"plan": "enterprise"}
+    got = desktop.identity()  # user().id(), anonymousId(), traits(), group().id(), traits() in ready(), via [api]
+    assert got["user_id"] == "97980cfea0067" and got["user_traits"] == {"plan": "premium"}
+    assert got["anonymous_id"] == desktop.anonymous_id()
+    assert got["group_id"] == "initech" and got["group_traits"] == {"plan": "enterprise"}
 
 
 @pytest.mark.shop(reason="holds the library back with the harness's CDN fault; interception answers at once")
@@ -55,13 +52,13 @@ def test_ready_runs_after_load_and_user_group_accessors(desktop, beacons) -> Non
 def test_calls_before_load_are_queued_and_sent_in_order(desktop, beacons, harness_server) -> None:
     """C22: calls made before the library loads sit in the stub queue and are sent, in order, once it loads."""
     open_before_library_loads(desktop, harness_server)
-    desktop.tab.evaluate("""() => {
+    desktop.tab.evaluate("""(g) => {
         window.ready_ran = false;
-        window.analytics.ready(() => { window.ready_ran = true; });
-        window.analytics.identify('97980cfea0067', {plan: 'premium'});
-        window.analytics.track('Queued One');
-        window.analytics.track('Queued Two');
-    }""")
+        window[g].ready(() => { window.ready_ran = true; });
+        window[g].identify('97980cfea0067', {plan: 'premium'});
+        window[g].track('Queued One');
+        window[g].track('Queued Two');
+    }""", desktop.api_global)
     assert desktop.tab.evaluate("() => window.ready_ran") is False, "ready must wait for the library"
     desktop.tab.wait_for_function("() => window.ready_ran === true")
     assert not desktop.library_pending()

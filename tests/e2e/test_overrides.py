@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import is_uuid, path_of
+from support import RS_API_DOC, is_uuid, needs_api, path_of
 
 
 def open_before_library_loads(device, harness_server, path: str = "/") -> None:
@@ -20,27 +20,31 @@ def test_set_anonymous_id_before_ready_is_used_and_persists(desktop, beacons, ha
     """C11: setAnonymousId works before ready returns, applies to queued calls and persists."""
     open_before_library_loads(desktop, harness_server)
     desktop.set_anonymous_id("ABC-123-XYZ")
-    desktop.tab.evaluate("() => { window.analytics.track('Queued Before Ready'); }")
+    desktop.tab.evaluate("(g) => { window[g].track('Queued Before Ready'); }", desktop.api_global)
     desktop.ready()
     assert desktop.anonymous_id() == "ABC-123-XYZ"
     assert beacons.one(event="Queued Before Ready")["anonymousId"] == "ABC-123-XYZ"
     harness_server.faults.clear()
     desktop.browse()
     assert desktop.anonymous_id() == "ABC-123-XYZ"
-    assert desktop.stored("anonymous_id") == ("ABC-123-XYZ", "ABC-123-XYZ")
+    cookie, local = desktop.stored("anonymous_id")  # where each library keeps it (both: C1)
+    assert cookie == "ABC-123-XYZ" and local in (None, "ABC-123-XYZ"), f"(cookie, localStorage) = {(cookie, local)}"
 
 
 @pytest.mark.claims("C11")
 def test_user_anonymous_id_setter_persists(desktop, beacons) -> None:
     """C11: analytics.user().anonymousId(id) sets the id too, and it survives a reload."""
+    needs_api(desktop, "user_set_anonymous_id")
     desktop.land()
-    desktop.tab.evaluate("() => { window.analytics.user().anonymousId('custom-anon-42'); }")
+    desktop.set_user_anonymous_id("custom-anon-42")
     desktop.browse()
     assert desktop.anonymous_id() == "custom-anon-42"
     assert beacons.one(type="page", context__page__path=path_of(desktop.site.second))["anonymousId"] == "custom-anon-42"
 
 
 @pytest.mark.claims("C12")
+@pytest.mark.differs("rudderstack", reason="options.anonymousId applies to that one call only; the next call carries "
+                     "the stored anonymousId again", issue=RS_API_DOC)
 @pytest.mark.parametrize("method", ["identify", "page", "track"])
 def test_options_anonymous_id_overrides_and_persists(desktop, beacons, method: str) -> None:
     """C12: options.anonymousId on identify/page/track overrides, and later calls keep it."""
@@ -53,7 +57,8 @@ def test_options_anonymous_id_overrides_and_persists(desktop, beacons, method: s
         desktop.track("Email Clicked", {"callToAction": "Signup"}, {"anonymousId": "ABC-123-XYZ"})
     beacons.one(type=method, anonymousId="ABC-123-XYZ")
     desktop.track("Later Call")
-    assert beacons.one(event="Later Call")["anonymousId"] == "ABC-123-XYZ", "the override persists"
+    later = beacons.one(event="Later Call")["anonymousId"]
+    assert later == "ABC-123-XYZ", f"the call after {method}(..., {{anonymousId: 'ABC-123-XYZ'}}) carries {later!r}"
     desktop.browse()
     assert desktop.anonymous_id() == "ABC-123-XYZ"
 

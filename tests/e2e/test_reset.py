@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from support import PETER, is_uuid, path_of
+from support import PETER, RS_API_DOC, is_uuid, path_of
+
+RS_RESET = ("reset() clears userId, traits, groupId and group traits and starts a new session, but keeps the "
+            "anonymousId (only reset(true) regenerates it)")
 
 
 @pytest.mark.claims("C9")
+@pytest.mark.differs("rudderstack", reason=RS_RESET, issue=RS_API_DOC)
 def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None:
     """C9: reset() removes userId, anonymousId and traits; the next call has a new anonymousId."""
     desktop.land()
@@ -28,6 +32,7 @@ def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None
 
 
 @pytest.mark.claims("C9")
+@pytest.mark.differs("rudderstack", reason=RS_RESET, issue=RS_API_DOC)
 def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> None:
     """C9 through the site: log in (identify), log out (the site calls reset), come back anonymous."""
     user_id = desktop.log_in()  # the site map's userId, or whatever the site identifies the person with
@@ -35,5 +40,7 @@ def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> Non
     desktop.log_out()
     desktop.land()
     home = beacons.wait_for(type="page", context__page__path=path_of(desktop.site.landing))[-1]
-    assert home["userId"] in (None, "") and home["anonymousId"] != login["anonymousId"]
+    assert home["userId"] in (None, ""), f"the next visit still carries userId {home['userId']!r}"
+    assert home["anonymousId"] != login["anonymousId"], \
+        f"the next visit after logout (reset) carries the logged-in anonymousId {home['anonymousId']!r} again"
     assert desktop.user_id() in (None, "")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support import RS_API_DOC
 
 
 @pytest.mark.claims("C17")
+@pytest.mark.differs("rudderstack", reason="identify and group cache traits (getUserTraits, getGroupTraits), but "
+                     "nothing clears them short of reset(): there is no user().traits({}) or group().traits({})",
+                     issue=RS_API_DOC)
 def test_traits_are_cached_by_identify_and_group_and_cleared_by_empty_object(desktop, beacons) -> None:
     """C17: identify and group cache traits; traits({}) clears them for the user or the group."""
     desktop.land()
@@ -17,13 +21,16 @@ def test_traits_are_cached_by_identify_and_group_and_cleared_by_empty_object(des
     assert beacons.one(type="group")["groupId"] == "initech"
     desktop.browse()
     assert desktop.traits()["plan_id"] == "Paid, Tier 2", "user traits survive a reload (localStorage)"
-    desktop.tab.evaluate("() => { window.analytics.user().traits({}); window.analytics.group().traits({}); }")
+    desktop.clear_traits()
+    desktop.clear_group_traits()
     assert desktop.traits() == {} and desktop.group_traits() == {}
     desktop.land()
     assert desktop.traits() == {} and desktop.group_traits() == {}, "cleared traits stay cleared"
 
 
 @pytest.mark.claims("C18")
+@pytest.mark.differs("rudderstack", reason="every call's context.traits carries the cached user traits (what identify "
+                     "saved), merged with the ones passed in options.context", issue=RS_API_DOC)
 def test_context_traits_apply_to_one_call_only(desktop, beacons) -> None:
     """C18: plan_id passed in context.traits rides on that track call only; context does not persist."""
     desktop.land()
@@ -33,8 +40,9 @@ def test_context_traits_apply_to_one_call_only(desktop, beacons) -> None:
     desktop.track("Clicked Again", {"emailCampaign": "Second Touch"})
     first = beacons.one(event="Clicked Email")
     second = beacons.one(event="Clicked Again")
-    assert first["context"]["traits"] == {"plan_id": "Paid, Tier 2"}, "only what was passed, not name/email"
-    assert "traits" not in second["context"], "context.traits must not persist to the next call"
+    assert first["context"]["traits"] == {"plan_id": "Paid, Tier 2"}, \
+        f"context.traits = {first['context']['traits']}; only what was passed was expected"
+    assert "traits" not in second["context"], f"the next call has context.traits = {second['context']['traits']}"
 
 
 @pytest.mark.claims("C19")

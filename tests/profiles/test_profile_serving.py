@@ -42,6 +42,10 @@ template = "settings.json.j2"
 [[routes]]
 path = "config/source"
 template = "config.json.j2"
+
+[[routes]]
+path = "control/sourceConfig/"
+template = "config.json.j2"
 """
 
 
@@ -119,6 +123,8 @@ def get(server: HarnessServer, path: str) -> tuple[int, str, dict[str, str]]:
     ("/snippet-assets/bundles/a.bundle.js", "chunk a"),
     ("/snippet-assets/bundles/deep/er/b.bundle.js", "chunk b"),
     ("/snippet-assets/config/source", '{"ok": true}'),
+    ("/snippet-assets/control/sourceConfig/", '{"ok": true}'),  # a route declared with a trailing slash
+    ("/snippet-assets/control/sourceConfig/?p=npm&writeKey=wk-1", '{"ok": true}'),
 ])
 def test_declared_files_and_routes_are_served_at_any_depth(cdn_server: HarnessServer, path: str, body: str) -> None:
     status, text, headers = get(cdn_server, path)
@@ -153,6 +159,9 @@ def test_settings_route_is_rendered_with_the_collector_and_path_parameters(cdn_s
     "/snippet-assets/",
     "/snippet-assets/v1/projects/wk-1/settings/extra",
     "/snippet-assets/lib/v1/wk-1/other.js",
+    "/snippet-assets/config/source/",  # the slash is part of a route's path: exactly one form is declared
+    "/snippet-assets/control/sourceConfig",
+    "/snippet-assets/control/",
 ])
 def test_nothing_undeclared_is_served(cdn_server: HarnessServer, path: str) -> None:
     status, text, _ = get(cdn_server, path)
@@ -202,6 +211,10 @@ def test_library_file_faults_apply_to_every_asset_and_route(cdn_server: HarnessS
     ('[[routes]]\npath = "settings"\ntemplate = "nope.j2"\n', "does not exist"),
     ('[storage]\ncookie = "rot13"\n', "unknown storage encoding 'rot13'"),
     ('[delivery]\ndefault = "fast"\n[delivery.modes.slow]\nsummary = "s"\n', "not one of its"),
+    ('[api]\nglobal = "window.x"\n', "not a JavaScript identifier"),
+    ('[api]\nanonymousId = "lib.id()"\n', "unknown \\[api\\] entry 'anonymousId'"),
+    ('[api.missing]\nuser = "no"\n', "unknown \\[api.missing\\] entry 'user'"),
+    ('[api]\nreset = "lib.reset()"\n[api.missing]\nreset = "none"\n', "both given and listed"),
 ])
 def test_bad_profiles_say_what_is_wrong(tmp_path: Path, toml: str, error: str) -> None:
     write(tmp_path / "p", {"profile.toml": toml, "snippet.html.j2": ""})
@@ -211,7 +224,7 @@ def test_bad_profiles_say_what_is_wrong(tmp_path: Path, toml: str, error: str) -
 
 
 def test_bundled_profiles_load() -> None:
-    for name in ("intilery", "broken-reset", "hostonly", "analytics-next"):
+    for name in ("intilery", "broken-reset", "hostonly", "analytics-next", "rudderstack"):
         profile = load_profile(name)
         assert profile.enabled and profile.library and profile.not_loaded
     nxt = load_profile("analytics-next")
@@ -219,3 +232,32 @@ def test_bundled_profiles_load() -> None:
     served = nxt.serve("analytics.js/v1/some-key/analytics.min.js")
     assert served is not None and served.file is not None and served.file.name == "standalone.js"
     assert os.sep + "profiles-npm" + os.sep in str(served.file), "from the npm lockfile install, not vendored"
+
+
+def test_rudderstack_is_its_own_cdn_and_control_plane() -> None:
+    """The stand-in entry file is the profile's; the SDK itself is the npm package's file, unchanged."""
+    rs = load_profile("rudderstack")
+    assert (rs.library, rs.library_version, rs.api.global_name) == ("rudderstack", "3.34.1", "rudderanalytics")
+    entry = rs.serve("v3/modern/rsa.min.js")
+    assert entry is not None and entry.file is not None and entry.file.parent.name == "rudderstack"
+    sdk = rs.serve("v3/modern/npm/modern/bundled/esm/index.mjs")
+    assert sdk is not None and sdk.file is not None
+    assert os.sep + "profiles-npm" + os.sep + "node_modules" + os.sep + "@rudderstack" in str(sdk.file)
+    config = rs.serve("sourceConfig/")
+    assert config is not None and config.route is not None
+    doc = json.loads(rs.render_route(config.route, write_key="wk-9", params={}))
+    source = doc["source"]
+    assert source["writeKey"] == "wk-9" and source["enabled"] is True and source["destinations"] == []
+    assert source["config"]["statsCollection"] == {"errors": {"enabled": False}, "metrics": {"enabled": False}}
+    assert rs.serve("sourceConfig") is None and rs.serve("v3/modern/plugins/rsa-plugins.js") is None
+
+
+def test_rudderstack_files_are_served_as_javascript() -> None:
+    """``import()`` refuses a module served with a non-JavaScript type, whatever the OS maps .mjs to."""
+    with HarnessServer(snippet="rudderstack", db=":memory:") as server:
+        for path in ("/snippet-assets/v3/modern/rsa.min.js",
+                     "/snippet-assets/v3/modern/npm/modern/bundled/esm/index.mjs"):
+            status, _, headers = get(server, path)
+            assert status == 200 and headers["Content-Type"].startswith("text/javascript"), (path, headers)
+        status, text, headers = get(server, "/snippet-assets/sourceConfig/?p=npm&v=3.34.1&writeKey=harness-dev-key")
+        assert status == 200 and json.loads(text)["source"]["writeKey"] == "harness-dev-key"

@@ -57,3 +57,35 @@ def test_bundled_profiles_declare_their_library_storage() -> None:
     assert (nxt.cookie_encoding, nxt.local_encoding) == ("percent", "json")
     assert nxt.decode("ajs_user_traits", '{"name":"Peter"}', "local") == {"name": "Peter"}
     assert nxt.decode("ajs_user_id", "peter%40initech.example", "cookie") == "peter@initech.example"
+
+
+# RudderStack v3 values, as measured in Chromium (docs in /work/notes: cookies and the storejs-quoted localStorage form)
+@pytest.mark.parametrize(("raw", "value"), [
+    ("RS_ENC_v3_IjY3OTEwMGEwLWU0ZDEtNDRjYi1hNTBlLTQxNmQ0NzU1MmViOSI%3D", "679100a0-e4d1-44cb-a50e-416d47552eb9"),
+    ("RS_ENC_v3_InUxIg%3D%3D", "u1"),  # strings are JSON-quoted before base64
+    ("RS_ENC_v3_eyJuYW1lIjoiWm%2FDqyDmnbHkuqwiLCJuIjo1LCJuZXN0ZWQiOnsiYSI6WzEsMl19fQ%3D%3D",
+     {"name": "Zoë 東京", "n": 5, "nested": {"a": [1, 2]}}),
+    ('"RS_ENC_v3_InUxIg=="', "u1"),  # storage type localStorage: storejs quotes the value once more
+    ("%22u9%22", "u9"),  # StorageEncryption plugin not loaded: plain percent-encoded JSON
+    ("%7B%22a%22%3A1%7D", {"a": 1}),
+    ('"[]"', []),  # the retry queues in localStorage
+    ("RS_ENC_v3_!!!", "RS_ENC_v3_!!!"),  # not base64: shown as stored
+    ("plain", "plain"),
+])
+def test_rs_enc_v3(raw: str, value: object) -> None:
+    assert storage.decode(raw, "rs-enc-v3") == value
+
+
+@pytest.mark.parametrize("value", ["u1", "Zoë 東京", {"plan": "pro", "n": [1, 2]}, 17])
+def test_rs_enc_v3_round_trip(value: object) -> None:
+    """encode_rs_enc_v3 writes what the SDK reads back (cookie and localStorage forms)."""
+    assert storage.decode(storage.encode_rs_enc_v3(value), "rs-enc-v3") == value
+    assert storage.decode(storage.encode_rs_enc_v3(value, cookie=False), "rs-enc-v3") == value
+    assert storage.encode_rs_enc_v3("u1") == "RS_ENC_v3_InUxIg%3D%3D"
+
+
+def test_rudderstack_profile_declares_its_encoding() -> None:
+    rs = load_profile("rudderstack")
+    assert (rs.cookie_encoding, rs.local_encoding) == ("rs-enc-v3", "rs-enc-v3")
+    assert rs.decode("rl_user_id", "RS_ENC_v3_InUxIg%3D%3D", "cookie") == "u1"
+    assert rs.keys["anonymous_id"] == "rl_anonymous_id" and rs.keys["user_traits"] == "rl_trait"
