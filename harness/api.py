@@ -9,34 +9,81 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import sse_response
 
 from harness import keys
+from harness.store import to_json
+from harness.stream import Hub, frame
 
 FILTERS = ("type", "event", "userId", "anonymousId")
 PING_SECONDS = 10
+MAX_PAGE = 10_000  # beacons or bad entries in one answer; ask again with before=/since= for more
+HUB = web.AppKey("hub", Hub)
+
+_STRICT = json.JSONEncoder(allow_nan=False, check_circular=False)
+
+
+def _finite(value: Any) -> Any:
+    """A copy with NaN/Infinity as null (only ever needed for values that did not come from the store)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """JSON every reader can parse: never NaN or Infinity (they are not JSON)."""
+    try:
+        return _STRICT.encode(value)
+    except ValueError:
+        return _STRICT.encode(_finite(value))
+
+
+def reply(payload: Any, status: int = 200) -> web.Response:
+    return web.json_response(payload, status=status, dumps=dumps)
 
 
 def _bad_request(reason: str) -> web.Response:
-    return web.json_response({"error": "bad request", "reason": reason}, status=400)
+    return reply({"error": "bad request", "reason": reason}, status=400)
+
+
+def _int_param(query: Any, name: str, minimum: int) -> int | None:
+    """A non-negative integer query parameter; ValueError with a reason on nonsense.
+
+    Digits beyond any store (``99999999999999999999999``) are fine: callers clamp.
+    """
+    text = query.get(name)
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {text[:40]!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}")
+    return value
 
 
 def beacon_filters(query: Any) -> dict[str, Any]:
-    """Turn query parameters into store.query() keyword arguments; ValueError on nonsense."""
+    """Turn query parameters into store.page() keyword arguments; ValueError on nonsense.
+
+    ``limit`` is clamped to MAX_PAGE (and defaults to it): an answer never holds the whole store.
+    ``before=SEQ`` pages back from a seq (the CLI reads a big store this way).
+    """
     out: dict[str, Any] = {k: query[k] for k in FILTERS if query.get(k)}
     if query.get("since"):
         out["since"] = query["since"]
-    if query.get("limit"):
-        try:
-            limit = int(query["limit"])
-        except ValueError:
-            raise ValueError(f"limit must be an integer, got {query['limit']!r}") from None
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        out["limit"] = limit
+    limit = _int_param(query, "limit", 1)
+    out["limit"] = min(limit or MAX_PAGE, MAX_PAGE)
+    before = _int_param(query, "before", 0)
+    if before is not None:
+        out["before"] = before
     return out
 
 
@@ -46,27 +93,38 @@ async def get_beacons(request: web.Request) -> web.Response:
     except ValueError as exc:
         return _bad_request(str(exc))
     found, total = request.app[keys.STORE].page(**filters)
-    return web.json_response({"beacons": found, "total": total})
+    return reply({"beacons": found, "total": total})
 
 
 async def delete_beacons(request: web.Request) -> web.Response:
     request.app[keys.STORE].clear()
-    return web.json_response({"success": True})
+    return reply({"success": True})
 
 
 async def get_bad(request: web.Request) -> web.Response:
-    return web.json_response({"bad": request.app[keys.STORE].bad()})
+    """The kept rejections, oldest first: ``since=ID`` for the ones after an id, ``limit`` for the newest N.
+
+    ``total`` counts every rejection ever (the list keeps only the newest; see BeaconStore.bad_limit).
+    """
+    try:
+        since = _int_param(request.query, "since", 0)
+        limit = min(_int_param(request.query, "limit", 1) or MAX_PAGE, MAX_PAGE)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    store = request.app[keys.STORE]
+    entries, kept = store.bad_page(since=since, limit=limit)
+    return reply({"bad": entries, "kept": kept, "total": store.stats()["bad"]})
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[keys.STORE].stats())
+    return reply(request.app[keys.STORE].stats())
 
 
 async def get_profiles(request: web.Request) -> web.Response:
     from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
 
     beacons = request.app[keys.STORE].all()
-    return web.json_response({
+    return reply({
         "profiles": [p.to_dict() for p in build_profiles(beacons)],
         "mtu": monthly_tracked_users(beacons),
         "mtu_without_identify": mtu_without_identify(beacons),
@@ -77,7 +135,7 @@ async def get_lint(request: web.Request) -> web.Response:
     from harness.lint import has_errors, lint
 
     findings = lint(request.app[keys.STORE].all(), request.app[keys.CONFIG].tracking_plan)
-    return web.json_response({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)})
+    return reply({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)})
 
 
 async def get_violations(request: web.Request) -> web.Response:
@@ -85,47 +143,43 @@ async def get_violations(request: web.Request) -> web.Response:
 
     plan = request.app[keys.CONFIG].tracking_plan
     found = violations(request.app[keys.STORE].all(), plan) if plan else []
-    return web.json_response({"violations": [v.to_dict() for v in found], "plan": bool(plan)})
+    return reply({"violations": [v.to_dict() for v in found], "plan": bool(plan)})
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: one ``beacon`` event (JSON) per stored beacon, with a heartbeat."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+    """Server-Sent Events: ``hello`` (stats), then one ``beacon`` event (JSON) per stored beacon.
 
-    def push(record: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(_offer, queue, record)
-
-    unsubscribe = request.app[keys.STORE].subscribe(push)
-    resp: web.StreamResponse = web.Response(status=204)
+    Fan-out is shared and bounded (see :mod:`harness.stream`): a subscriber that falls behind gets
+    ``event: dropped`` and is disconnected; a comment line every PING_SECONDS finds departed clients.
+    """
+    hub = request.app[HUB]
+    subscriber = hub.join(request.transport)
+    if subscriber is None:
+        return reply({"error": "too many subscribers", "reason": f"{len(hub.subscribers)} clients already "
+                      "follow /api/stream; close one or poll /api/beacons?since=SEQ"}, status=503)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
     try:
-        async with sse_response(request, ping_interval=PING_SECONDS) as sse:
-            resp = sse
-            # JSON only (ASCII-escaped, so no payload text can break the event framing)
-            await sse.send(json.dumps({"stats": request.app[keys.STORE].stats()}), event="hello")
-            closed = asyncio.ensure_future(sse.wait())  # ends when a ping finds the client gone
+        await response.prepare(request)
+        await response.write(frame("hello", to_json({"stats": request.app[keys.STORE].stats()})))
+        while True:
             try:
-                while sse.is_connected():
-                    getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                    if not getter.done():
-                        getter.cancel()
-                        break
-                    record = getter.result()
-                    await sse.send(json.dumps(record), event="beacon",
-                                   id=str(record.get("_meta", {}).get("seq", "")))
-            finally:
-                closed.cancel()
-    except (ConnectionResetError, asyncio.CancelledError):
+                await asyncio.wait_for(subscriber.wake.wait(), PING_SECONDS)
+            except TimeoutError:
+                await response.write(b": ping\n\n")  # fails once the client is gone
+                continue
+            subscriber.wake.clear()
+            if subscriber.dropped is not None:
+                await response.write(subscriber.farewell())
+                break
+            data = subscriber.take()
+            if data:
+                await response.write(data)
+    except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
-        unsubscribe()
-    return resp
-
-
-def _offer(queue: asyncio.Queue[dict[str, Any]], record: dict[str, Any]) -> None:
-    if not queue.full():  # a stalled reader loses live events, never the store
-        queue.put_nowait(record)
+        hub.leave(subscriber)
+    return response
 
 
 async def set_faults(request: web.Request) -> web.Response:
@@ -139,16 +193,16 @@ async def set_faults(request: web.Request) -> web.Response:
         request.app[keys.FAULTS].configure(spec)
     except ValueError as exc:
         return _bad_request(str(exc))
-    return web.json_response({"success": True, "faults": request.app[keys.FAULTS].to_dict()})
+    return reply({"success": True, "faults": request.app[keys.FAULTS].to_dict()})
 
 
 async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[keys.FAULTS].to_dict())
+    return reply(request.app[keys.FAULTS].to_dict())
 
 
 async def clear_faults(request: web.Request) -> web.Response:
     request.app[keys.FAULTS].clear()
-    return web.json_response({"success": True})
+    return reply({"success": True})
 
 
 @web.middleware
@@ -170,6 +224,7 @@ async def api_token_guard(request: web.Request, handler: Any) -> web.StreamRespo
 
 
 def add_routes(app: web.Application) -> None:
+    app[HUB] = Hub(app[keys.STORE])
     r = app.router
     r.add_get("/api/beacons", get_beacons)
     r.add_delete("/api/beacons", delete_beacons)

@@ -96,8 +96,11 @@ def cli() -> None:
 @click.option("--tracking-plan", default=None, type=click.Path(dir_okay=False), help="tracking plan YAML/JSON")
 @click.option("--api-token", default=None, help="require this token for /api/ and /inspector")
 @click.option("--trust-forwarded", is_flag=True, help="take the client IP from X-Forwarded-For")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="also answer requests for this Host name (repeatable; '.example.test' allows a domain, "
+                   "'*' any name). IPs, localhost, *.shop.test and --host always pass [env HARNESS_ALLOWED_HOSTS]")
 def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tracking_plan: str | None,
-          api_token: str | None, trust_forwarded: bool) -> None:
+          api_token: str | None, trust_forwarded: bool, allowed_hosts: tuple[str, ...]) -> None:
     """Site + collector + inspection API + inspector in one process (Ctrl-C stops)."""
     from harness.keys import Config
     from harness.server import HarnessServer, is_loopback
@@ -118,8 +121,16 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
     if not is_loopback(host):
         click.echo(f"warning: binding {host} exposes the harness beyond this machine"
                    + ("" if api_token else "; consider --api-token"), err=True)
-    config = Config(write_key=write_key, api_token=api_token, trust_forwarded=trust_forwarded, tracking_plan=plan)
-    server = HarnessServer(host=host, port=port, db=db, config=config, snippet=profile)
+    from harness.store import StoreInUse
+
+    config = Config(write_key=write_key, api_token=api_token, trust_forwarded=trust_forwarded, tracking_plan=plan,
+                    allowed_hosts=list(allowed_hosts))
+    try:
+        server = HarnessServer(host=host, port=port, db=db, config=config, snippet=profile)
+    except StoreInUse as exc:
+        raise HarnessError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise HarnessError(f"cannot open {db}: {exc}") from None
 
     def ready(s: HarnessServer) -> None:
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{s.port}"

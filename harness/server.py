@@ -67,6 +67,10 @@ class HarnessServer:
     public_host: str | None = None  # the address browsers use, if not ``host``
 
     def __post_init__(self) -> None:
+        from harness.guard import env_allowed_hosts
+
+        own = [h for h in (self.host, self.public_host) if h and h not in ("0.0.0.0", "::")]
+        self.config.allowed_hosts.extend(n for n in [*own, *env_allowed_hosts()] if n not in self.config.allowed_hosts)
         self.store = BeaconStore(self.db)
         self.app = create_app(self.store, self.config, self.snippet)
         self.faults: Faults = self.app[keys.FAULTS]
