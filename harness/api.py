@@ -20,6 +20,7 @@ from harness.stream import Hub, frame
 
 FILTERS = ("type", "event", "userId", "anonymousId")
 PING_SECONDS = 10
+CHECK_SECONDS = 1.0  # how often an idle stream looks for a departed client
 MAX_PAGE = 10_000  # beacons or bad entries in one answer; ask again with before=/since= for more
 HUB = web.AppKey("hub", Hub)
 
@@ -157,16 +158,23 @@ async def stream(request: web.Request) -> web.StreamResponse:
     if subscriber is None:
         return reply({"error": "too many subscribers", "reason": f"{len(hub.subscribers)} clients already "
                       "follow /api/stream; close one or poll /api/beacons?since=SEQ"}, status=503)
+    loop = asyncio.get_running_loop()
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     try:
         await response.prepare(request)
         await response.write(frame("hello", to_json({"stats": request.app[keys.STORE].stats()})))
+        last_write = loop.time()
         while True:
             try:
-                await asyncio.wait_for(subscriber.wake.wait(), PING_SECONDS)
+                await asyncio.wait_for(subscriber.wake.wait(), min(PING_SECONDS, CHECK_SECONDS))
             except TimeoutError:
-                await response.write(b": ping\n\n")  # fails once the client is gone
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    break  # the client left
+                if loop.time() - last_write >= PING_SECONDS:
+                    await response.write(b": ping\n\n")  # fails if the client is gone without a word
+                    last_write = loop.time()
                 continue
             subscriber.wake.clear()
             if subscriber.dropped is not None:
@@ -175,6 +183,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             data = subscriber.take()
             if data:
                 await response.write(data)
+                last_write = loop.time()
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import socket
 import sqlite3
 import sys
@@ -32,6 +33,7 @@ HTTP_TIMEOUT = 15.0  # a harness answers in milliseconds; this only bounds a wed
 STREAM_TIMEOUT = 35.0  # the stream pings every 10 s; silence this long means it is gone
 FOLLOW_BACKLOG = 10  # like tail -f: the last few, then new ones as they arrive
 POLL_SECONDS = 0.5  # --db --follow re-reads the file this often
+API_PAGE = 10_000  # beacons per /api/beacons request (the server's MAX_PAGE)
 # Lazily imported subcommands: a module another part of the project provides, or not yet.
 LAZY_COMMANDS = {
     "repro": ("harness.repro", "repro", "Reproduce lost sign-ups per delivery mode and flow (real browser)."),
@@ -256,12 +258,23 @@ class ServerSource:
         return doc[key]
 
     def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:
-        params: dict[str, Any] = dict(filters)
-        if limit:
-            params["limit"] = limit
-        doc = self.get("/api/beacons", params)
-        found = self._field(doc, "beacons", "/api/beacons")
-        return list(found), int(doc.get("total", len(found)))
+        """The last ``limit`` matching beacons (all when None), a page of at most API_PAGE at a time."""
+        found: list[Record] = []
+        total: int | None = None
+        before: int | None = None
+        while True:
+            want = API_PAGE if limit is None else min(API_PAGE, limit - len(found))
+            params: dict[str, Any] = {**filters, "limit": want, **({"before": before} if before else {})}
+            doc = self.get("/api/beacons", params)
+            page = list(self._field(doc, "beacons", "/api/beacons"))
+            if total is None:
+                total = int(doc.get("total", len(page)))
+            found[:0] = page
+            oldest = _seq(page[0]) if page else 0
+            if len(page) < want or (limit is not None and len(found) >= limit) or not oldest \
+                    or (before is not None and oldest >= before):  # a server without paging: one page
+                return found, total
+            before = oldest
 
     def bad(self) -> list[Record]:
         return list(self._field(self.get("/api/bad"), "bad", "/api/bad"))
@@ -385,8 +398,7 @@ class DbSource:
         self.plan = plan
 
     def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:
-        found = self.store.query(**filters)
-        return (found[-limit:] if limit else found), len(found)
+        return self.store.page(limit=limit, **filters)
 
     def bad(self) -> list[Record]:
         return self.store.bad()
@@ -414,8 +426,9 @@ class DbSource:
         found, _ = self.beacons(filters, backlog)
         db = sqlite3.connect(f"file:{quote(str(Path(self.path).resolve()))}?mode=ro", uri=True)
         try:
-            everything = self.store.all()  # the file as it was opened: poll for rows after it
-            last = _seq(everything[-1]) if everything else 0
+            last = max((_seq(r) for r in found), default=0)  # the backlog's newest: poll for rows after it
+            if not found:
+                last = db.execute("SELECT coalesce(max(seq), 0) FROM beacons").fetchone()[0]
             on_ready()
             yield from found
             while True:
@@ -471,12 +484,24 @@ def _console() -> Any:
     return Console(highlight=False, emoji=False, markup=False)
 
 
+# Characters a terminal acts on or hides, escaped as \\uXXXX in JSON output (the value is unchanged):
+# DEL and the C1 controls (0x9b is CSI, as ESC [ is), lone surrogates (not UTF-8), the line and
+# paragraph separators, and the bidi controls that make text read differently from what it is.
+# JSON's own escaping already covers the C0 controls.
+_TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _terminal_safe(text: str) -> str:
+    """JSON text with the characters above escaped; they can only occur inside JSON strings."""
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(_terminal_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
 
 
 def _jsonl(record: Record) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return _terminal_safe(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
 
 
 # ---- harness beacons ------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ RAW_KEEP = BAD_RAW_KEEP  # characters of a rejected submission kept in the bad l
 BAD_PER_REQUEST = 100  # rejected messages of one batch kept one by one; the rest are summed up in one entry
 REJECTED_IN_REPLY = 1_000  # per-message rejections listed in one reply
 READ_CHUNK = 64 * 1024
+BODY_SECONDS = 30.0  # a body trickled slower than this is cut off (408): one connection cannot hold a handler forever
 log = logging.getLogger(__name__)
 Stored = tuple[list[Record], int]  # what BeaconStore.add returns: (stored records, duplicates)
 Pending = list[tuple[list[Record], list[str], asyncio.Future[Stored]]]
@@ -182,7 +183,15 @@ async def _read_body(request: web.Request) -> tuple[bytes, bool]:
 async def collect(request: web.Request) -> web.StreamResponse:
     """POST /v1/{type}: parse, authenticate, validate, store, then reply (after commit)."""
     kind = request.match_info["kind"]
-    raw, whole = await _read_body(request)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            raw, whole = await _read_body(request)
+    except TimeoutError:
+        reason = f"request body not received within {BODY_SECONDS:g} s"
+        _keep_bad(request, [bad_entry(reason, "(body not read)", 408, request.path)])
+        response = _reply(request, 408, {"error": "request timeout", "reason": reason})
+        response.force_close()
+        return response
     if not whole:
         size = request.content_length
         reason = (f"request body is {size} bytes; the limit is {MAX_REQUEST_BYTES}" if size is not None

@@ -54,7 +54,7 @@ class Subscriber:
     def offer(self, block: bytes) -> None:
         if self.dropped is not None:
             return
-        if self.queued + len(block) > MAX_QUEUE_BYTES:
+        if self.blocks and self.queued + len(block) > MAX_QUEUE_BYTES:  # one block always fits an empty queue
             self.drop(f"this subscriber fell {self.queued + len(block)} bytes behind "
                       f"(the limit is {MAX_QUEUE_BYTES}); reconnect and reload the backlog")
             return

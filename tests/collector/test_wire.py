@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from harness.beacon import MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
-from harness.store import BAD_RAW_KEEP
 from harness.keys import Config
+from harness.store import BAD_RAW_KEEP
 
 SHORT = {"i": "identify", "t": "track", "p": "page", "s": "screen", "g": "group", "a": "alias"}
 
