@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import math
+import time
 from typing import Any
 
 from aiohttp import web
@@ -93,8 +94,10 @@ async def get_beacons(request: web.Request) -> web.Response:
         filters = beacon_filters(request.query)
     except ValueError as exc:
         return _bad_request(str(exc))
-    found, total = request.app[keys.STORE].page(**filters)
-    return reply({"beacons": found, "total": total})
+    store = request.app[keys.STORE]
+    body = await asyncio.to_thread(lambda: dumps(dict(zip(("beacons", "total"), store.page(**filters),
+                                                          strict=True))))
+    return _json_text(body)
 
 
 async def delete_beacons(request: web.Request) -> web.Response:
@@ -113,7 +116,7 @@ async def get_bad(request: web.Request) -> web.Response:
     except ValueError as exc:
         return _bad_request(str(exc))
     store = request.app[keys.STORE]
-    entries, kept = store.bad_page(since=since, limit=limit)
+    entries, kept = await asyncio.to_thread(store.bad_page, since, limit)
     return reply({"bad": entries, "kept": kept, "total": store.stats()["bad"]})
 
 
@@ -122,29 +125,109 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def get_profiles(request: web.Request) -> web.Response:
-    from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+    """Identity profiles and MTU from the incremental identity graph (see :mod:`harness.graph`).
 
-    beacons = request.app[keys.STORE].all()
-    return reply({
-        "profiles": [p.to_dict() for p in build_profiles(beacons)],
-        "mtu": monthly_tracked_users(beacons),
-        "mtu_without_identify": mtu_without_identify(beacons),
-    })
+    ``limit`` (default PROFILES_PAGE) and ``offset`` page; ``order=recent`` puts the most recently
+    active first; ``messages`` is how many of each profile's newest messages to include. Indexed
+    reads on a worker thread: the event loop never waits for them.
+    """
+    from harness import graph
+
+    try:
+        limit = min(_int_param(request.query, "limit", 1) or graph.PROFILES_PAGE, MAX_PAGE)
+        offset = _int_param(request.query, "offset", 0) or 0
+        messages = _int_param(request.query, "messages", 0)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    order = request.query.get("order", "first")
+    if order not in ("first", "recent"):
+        return _bad_request("order must be 'first' (first seen first) or 'recent' (last active first)")
+    per_profile = graph.messages_per_profile(limit, graph.MESSAGES_SHOWN if messages is None else messages)
+    store = request.app[keys.STORE]
+    body = await asyncio.to_thread(lambda: dumps(store.profiles_page(limit, offset, order, per_profile)))
+    return _json_text(body)
+
+
+def _json_text(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+class Analysis:
+    """Lint and plan checks over the newest ANALYSIS_WINDOW beacons, computed on a worker thread.
+
+    One computation per kind at a time (concurrent requests share it); a result is reused until the
+    store changes. When the store holds more than the window, a changed store is re-analysed at
+    most every ``max(REFRESH_SECONDS, 4 x the last run)``: an inspector polling a busy store gets
+    the last answer (its ``scope`` says which beacons it covers) instead of queueing work.
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[str, tuple[Any, str, float, float]] = {}  # kind -> (version, JSON, finished, took)
+        self._running: dict[str, asyncio.Future[tuple[str, float]]] = {}
+
+    async def get(self, kind: str, version: Any, big: bool, compute: Any) -> str:
+        loop = asyncio.get_running_loop()
+        done = self._done.get(kind)
+        if done is not None and (done[0] == version or (
+                big and loop.time() - done[2] < max(REFRESH_SECONDS, 4 * done[3]))):
+            return done[1]
+        running = self._running.get(kind)
+        if running is None:
+            def timed() -> tuple[str, float]:
+                started = time.perf_counter()
+                return compute(), time.perf_counter() - started
+            running = self._running[kind] = asyncio.ensure_future(asyncio.to_thread(timed))
+            running.add_done_callback(lambda _: self._running.pop(kind, None))
+            text, took = await asyncio.shield(running)
+            self._done[kind] = (version, text, loop.time(), took)
+            return text
+        return (await asyncio.shield(running))[0]
+
+
+ANALYSIS = web.AppKey("analysis", Analysis)
+ANALYSIS_WINDOW = 20_000  # newest beacons lint and the plan check read (the store's memory window)
+REFRESH_SECONDS = 2.0
+
+
+def _scoped(doc: dict[str, Any], analysed: int, stored: int) -> dict[str, Any]:
+    if stored > analysed:
+        doc["scope"] = {"beacons": analysed, "stored": stored,
+                        "note": f"computed over the newest {analysed} of {stored} beacons"}
+    return doc
 
 
 async def get_lint(request: web.Request) -> web.Response:
     from harness.lint import has_errors, lint
 
-    findings = lint(request.app[keys.STORE].all(), request.app[keys.CONFIG].tracking_plan)
-    return reply({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)})
+    store, plan = request.app[keys.STORE], request.app[keys.CONFIG].tracking_plan
+
+    def compute() -> str:
+        records, stored = store.recent(ANALYSIS_WINDOW)
+        findings = lint(records, plan)
+        return dumps(_scoped({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)},
+                             len(records), stored))
+
+    version = store.version()
+    body = await request.app[ANALYSIS].get("lint", (version, id(plan)), version[1] > ANALYSIS_WINDOW, compute)
+    return _json_text(body)
 
 
 async def get_violations(request: web.Request) -> web.Response:
     from harness.lint import violations
 
-    plan = request.app[keys.CONFIG].tracking_plan
-    found = violations(request.app[keys.STORE].all(), plan) if plan else []
-    return reply({"violations": [v.to_dict() for v in found], "plan": bool(plan)})
+    store, plan = request.app[keys.STORE], request.app[keys.CONFIG].tracking_plan
+    if not plan:
+        return reply({"violations": [], "plan": False})
+
+    def compute() -> str:
+        records, stored = store.recent(ANALYSIS_WINDOW)
+        return dumps(_scoped({"violations": [v.to_dict() for v in violations(records, plan)], "plan": True},
+                             len(records), stored))
+
+    version = store.version()
+    body = await request.app[ANALYSIS].get("violations", (version, id(plan)), version[1] > ANALYSIS_WINDOW,
+                                           compute)
+    return _json_text(body)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -234,6 +317,7 @@ async def api_token_guard(request: web.Request, handler: Any) -> web.StreamRespo
 
 def add_routes(app: web.Application) -> None:
     app[HUB] = Hub(app[keys.STORE])
+    app[ANALYSIS] = Analysis()
     r = app.router
     r.add_get("/api/beacons", get_beacons)
     r.add_delete("/api/beacons", delete_beacons)

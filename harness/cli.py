@@ -404,20 +404,19 @@ class DbSource:
         return self.store.bad()
 
     def profiles(self) -> dict[str, Any]:
-        from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+        from harness import graph
 
-        beacons = self.store.all()
-        return {
-            "profiles": [p.to_dict() for p in build_profiles(beacons)],
-            "mtu": monthly_tracked_users(beacons),
-            "mtu_without_identify": mtu_without_identify(beacons),
-        }
+        limit = graph.PROFILES_PAGE
+        return self.store.profiles_page(limit, 0, "first", graph.messages_per_profile(limit, graph.MESSAGES_SHOWN))
 
     def lint(self) -> dict[str, Any]:
+        from harness.api import ANALYSIS_WINDOW, _scoped
         from harness.lint import has_errors, lint
 
-        findings = lint(self.store.all(), self.plan)
-        return {"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)}
+        records, stored = self.store.recent(ANALYSIS_WINDOW)
+        findings = lint(records, self.plan)
+        return _scoped({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)},
+                       len(records), stored)
 
     def follow(self, filters: dict[str, str], backlog: int, on_ready: Callable[[], None]) -> Iterator[Record]:
         """Tail the file: the last few, then every row another process commits (polled)."""
@@ -600,6 +599,10 @@ def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timel
     found = doc.get("profiles") or []
     if found:
         console.print(views.profiles_table(found))
+        total = doc.get("total")
+        if isinstance(total, int) and total > len(found):
+            click.echo(f"(the first {len(found)} of {total} profiles; --format json has them page by page "
+                       "from /api/profiles?offset=N)")
     else:
         click.echo("No profiles: no beacons captured yet.")
     if timeline:

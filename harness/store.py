@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -22,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import graph
+
 Record = dict[str, Any]
+log = logging.getLogger(__name__)
 Listener = Callable[[Record], None]
 
 SCHEMA = """
@@ -164,6 +168,7 @@ class BeaconStore:
         self._wal = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crash (kill -9)
         self._db.executescript(SCHEMA)
+        graph.setup(self._db)
         self._lock_fd: int | None = None
         if self.db_path != ":memory:" and not self.readonly:
             self._take_writer_lock()
@@ -175,6 +180,7 @@ class BeaconStore:
         self._bad_kept_bytes = 0
         self._pending_cut = 0  # bad rows an open transaction deletes (applied to _bad_rows after COMMIT)
         self._local = threading.local()  # each reading thread's read-only connection (file stores)
+        self._generation = 0  # bumped by clear(): cached analysis of an older generation is stale
         self._readers: list[sqlite3.Connection] = []
         self._stats = Stats()
         self._load()
@@ -213,6 +219,28 @@ class BeaconStore:
             self._stats.bad = len(self._bad_rows)
         if not self.readonly:
             self._trim_bad_now()
+            self._catch_up_graph()
+
+    def _catch_up_graph(self, chunk: int = 5_000) -> None:
+        """A store written before the identity graph existed (or by an older harness): add what it lacks."""
+        done = graph.analysed_seq(self._db)
+        last = self._db.execute("SELECT coalesce(max(seq), 0) FROM beacons").fetchone()[0]
+        if done >= last:
+            return
+        log.info("building the identity graph of %s (%d beacons)", self.db_path, last - done)
+        while True:
+            rows = self._db.execute("SELECT seq, body FROM beacons WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    (done, chunk)).fetchall()
+            if not rows:
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                graph.apply(self._db, [(seq, self._decode(seq, body)) for seq, body in rows])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            done = rows[-1][0]
         rows = self._db.execute(
             "SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (self.memory_limit,)
         ).fetchall()
@@ -283,6 +311,7 @@ class BeaconStore:
                 ids = [self._id_key(r["messageId"]) for records, _ in groups for r in records]
                 seen = self._stored_ids(ids)
                 new_bodies: dict[Any, str] = {}
+                fresh: list[tuple[int, Record]] = []
                 conflicts: list[tuple[Any, str, str | None]] = []  # (messageId, re-sent body, first body if new here)
                 keys = iter(ids)
                 for records, bodies in groups:
@@ -297,10 +326,12 @@ class BeaconStore:
                         seen.add(mid)
                         seq += 1
                         rows.append((seq, mid, body))
+                        fresh.append((seq, record))
                         new_bodies[mid] = body
                         stored.append(record)
                     results.append((stored, len(records) - len(stored)))
                 self._db.executemany("INSERT INTO beacons(seq, message_id, body) VALUES(?, ?, ?)", rows)
+                graph.apply(self._db, fresh)  # profiles and MTU follow in the same transaction
                 notes = self._conflict_notes(conflicts)
                 bad_kept = self._insert_bad(notes) if notes else []
                 deltas = {"received": sum(received) if received is not None else len(ids),
@@ -462,7 +493,16 @@ class BeaconStore:
     def clear(self) -> None:
         """Forget everything (tests start empty; DELETE /api/beacons)."""
         with self._lock:
-            self._db.executescript("BEGIN; DELETE FROM beacons; DELETE FROM bad; DELETE FROM counters; COMMIT;")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("beacons", "bad", "counters"):
+                    self._db.execute(f"DELETE FROM {table}")
+                graph.clear(self._db)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            self._generation += 1
             self._records.clear()
             self._sizes.clear()
             self._window_bytes = 0
@@ -544,6 +584,56 @@ class BeaconStore:
               limit: int | None = None, before: int | None = None, **filters: Any) -> list[Record]:
         """Beacons in arrival order matching type/event/field filters; ``since`` is a seq or ISO time."""
         return self.page(type, event, since, limit, before, **filters)[0]
+
+    # ---- analysis (the identity graph, see harness.graph) --------------------------------------
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever what analysis sees changes: (clear generation, beacons stored, bad kept)."""
+        with self._lock:
+            return self._generation, self._stats.stored, len(self._bad_rows)
+
+    def profiles_page(self, limit: int | None = None, offset: int = 0, order: str = "first",
+                      messages: int = graph.MESSAGES_SHOWN) -> dict[str, Any]:
+        """Identity profiles (a page of them) and Monthly Tracked Users, from the identity graph.
+
+        Indexed reads of one consistent snapshot: nothing scales with the store's size but the
+        page asked for. A store file written by an older harness and opened read-only has no
+        graph yet: then the profiles are computed from every beacon, as before.
+        """
+        with self._reading() as db:
+            snapshot = not db.in_transaction and db is not self._db
+            if snapshot:
+                db.execute("BEGIN")  # one read snapshot for every query below (WAL: writers go on)
+            try:
+                last = db.execute("SELECT coalesce(max(seq), 0) FROM beacons").fetchone()[0]
+                if graph.analysed_seq(db) >= last:
+                    return {
+                        "profiles": graph.profiles(db, limit, offset, order, messages, decode=from_json),
+                        "total": graph.profile_count(db),
+                        "mtu": graph.monthly_tracked_users(db),
+                        "mtu_without_identify": graph.mtu_without_identify(db),
+                    }
+            finally:
+                if snapshot:
+                    db.execute("COMMIT")
+        return self._profiles_from_beacons(limit, offset)
+
+    def _profiles_from_beacons(self, limit: int | None, offset: int) -> dict[str, Any]:
+        from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+
+        beacons = self.all()
+        found = build_profiles(beacons)
+        return {"profiles": [p.to_dict() for p in found[offset:None if limit is None else offset + limit]],
+                "total": len(found), "mtu": monthly_tracked_users(beacons),
+                "mtu_without_identify": mtu_without_identify(beacons)}
+
+    def recent(self, limit: int) -> tuple[list[Record], int]:
+        """The newest ``limit`` beacons (from the memory window when it holds them) and how many are stored."""
+        with self._lock:
+            if len(self._records) >= min(limit, self._stats.stored):
+                window = list(self._records)[-limit:] if limit < len(self._records) else list(self._records)
+                return window, self._stats.stored
+        found, total = self.page(limit=limit)
+        return found, total
 
     def all(self) -> list[Record]:
         return self.query()

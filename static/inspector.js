@@ -10,6 +10,10 @@
   const SEVERITIES = new Set(['error', 'warning', 'info']);
   const MAX_ROWS = 500; // rendered rows; the rest stay in memory and in the filters' reach
   const BACKLOG = 5000; // beacons fetched on (re)connect
+  const KEEP = 20000; // beacons kept in the page; older ones leave as new ones arrive
+  const PEOPLE = 50; // profiles drawn: the most recently active, from /api/profiles?order=recent
+  const MARKS = 100; // newest messages per profile on the timeline
+  const BAD_SHOWN = 200; // rejected submissions listed (fetched as deltas: ?since=<last id>)
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const state = {
@@ -21,6 +25,9 @@
     violations: new Map(), // messageId -> [violation]
     findings: [],
     lastJson: {},
+    bad: [], // the newest BAD_SHOWN rejected submissions, oldest first
+    badTotal: 0,
+    badKept: 0,
   };
 
   // ---- tiny DOM helpers (text only) --------------------------------------------------------
@@ -136,6 +143,13 @@
 
   function resort() {
     state.bySeqDesc = Array.from(state.beacons.keys()).sort((a, b) => b - a);
+    if (state.bySeqDesc.length > KEEP) { // a long session on a busy store: forget the oldest
+      for (const seq of state.bySeqDesc.splice(KEEP)) {
+        const r = state.beacons.get(seq);
+        state.beacons.delete(seq);
+        if (r && r.messageId && state.byMessageId.get(str(r.messageId)) === seq) state.byMessageId.delete(str(r.messageId));
+      }
+    }
   }
 
   function filters() {
@@ -305,6 +319,7 @@
   function renderStats(stats) {
     if (!stats || !changed('stats', stats)) return;
     if (typeof stats.stored === 'number' && stats.stored < state.beacons.size) loadBeacons(); // store was cleared
+    if (typeof stats.bad === 'number' && stats.bad < state.badTotal) { state.bad = []; state.badTotal = 0; }
     const items = ['received', 'stored', 'duplicates', 'bad', 'unauthorized'].filter((k) => k in stats);
     $('stats').replaceChildren(...items.map((k) => el('div', { class: `stat stat-${k}` },
       el('dt', {}, k), el('dd', {}, str(stats[k])))));
@@ -327,10 +342,23 @@
     return wrap;
   }
 
-  function renderBad(doc) {
-    const entries = (doc && doc.bad) || [];
-    if (!changed('bad', entries)) return;
-    $('bad-summary').textContent = entries.length ? `${entries.length} kept with their reasons` : '';
+  /** Merge a delta from /api/bad?since=<last id> into the newest BAD_SHOWN entries. */
+  function mergeBad(doc) {
+    const fresh = ((doc && doc.bad) || []).filter((b) => b && typeof b === 'object');
+    const last = state.bad.length ? Number(state.bad[state.bad.length - 1].id) || 0 : 0;
+    state.bad = state.bad.concat(fresh.filter((b) => (Number(b.id) || 0) > last)).slice(-BAD_SHOWN);
+    state.badTotal = Number(doc && doc.total) || state.bad.length;
+    state.badKept = Number(doc && doc.kept) || state.bad.length;
+    renderBad();
+  }
+
+  function renderBad() {
+    const entries = state.bad;
+    if (!changed('bad', [state.badTotal, entries.length ? entries[entries.length - 1].id : 0])) return;
+    const dropped = state.badTotal > state.badKept ? ` (${state.badTotal} in all; the oldest were let go)` : '';
+    $('bad-summary').textContent = entries.length
+      ? `${state.badKept > entries.length ? `newest ${entries.length} of ${state.badKept}` : entries.length} kept `
+        + `with their reasons${dropped}` : '';
     if (!entries.length) {
       $('bad').replaceChildren(el('p', { class: 'empty' }, 'None: every submission was valid.'));
       return;
@@ -453,14 +481,17 @@
   }
 
   function renderTimeline(doc) {
-    const profiles = (doc && doc.profiles) || [];
+    // the most recently active people, drawn oldest first
+    const profiles = ((doc && doc.profiles) || []).filter((p) => p && typeof p === 'object')
+      .sort((a, b) => str(a.first_seen).localeCompare(str(b.first_seen)));
+    const total = Number(doc && doc.total) || profiles.length;
     if (!changed('profiles', [profiles.map((p) => [p.id, p.event_count, p.last_seen, p.anonymous_ids]), doc && doc.mtu,
       doc && doc.mtu_without_identify, $('timeline').clientWidth])) return;
     const mtu = (doc && doc.mtu) || {};
     const without = (doc && doc.mtu_without_identify) || {};
     $('mtu').textContent = Object.keys(mtu).sort().map((month) => `${month}: MTU ${mtu[month]}`
       + (without && typeof without === 'object' && month in without ? ` (would be ${without[month]} without identify)` : ''))
-      .join(' · ');
+      .join(' · ') + (total > profiles.length ? ` · the ${profiles.length} most recently active of ${total} profiles` : '');
     const host = $('timeline');
     if (!profiles.length) { host.replaceChildren(el('p', { class: 'empty' }, 'No beacons yet.')); return; }
 
@@ -592,25 +623,39 @@
 
   // ---- refresh loop -------------------------------------------------------------------------------------
   let refreshTimer = null;
+  let analysing = false;
+  let lastAnalysis = 0; // ms the last refresh took: the next waits at least twice that (a busy store is not hammered)
   function scheduleRefresh(delay = 400) {
-    if (refreshTimer === null) refreshTimer = setTimeout(() => { refreshTimer = null; refreshAnalysis(); }, delay);
+    const wait = Math.max(delay, 2 * lastAnalysis);
+    if (refreshTimer === null) refreshTimer = setTimeout(() => { refreshTimer = null; refreshAnalysis(); }, wait);
   }
 
   async function guarded(promise, render) {
     try { render(await promise); } catch (err) { banner(err && err.message ? err.message : 'request failed'); }
   }
 
-  function refreshCounters() {
-    return Promise.all([guarded(api('/api/stats'), renderStats), guarded(api('/api/bad'), renderBad)]);
+  function badQuery() {
+    const last = state.bad.length ? Number(state.bad[state.bad.length - 1].id) || 0 : 0;
+    return `/api/bad?limit=${BAD_SHOWN}${last ? `&since=${last}` : ''}`;
   }
 
+  function refreshCounters() {
+    return Promise.all([guarded(api('/api/stats'), renderStats), guarded(api(badQuery()), mergeBad)]);
+  }
+
+  const PROFILES_QUERY = `/api/profiles?order=recent&limit=${PEOPLE}&messages=${MARKS}`;
+
   function refreshAnalysis() {
+    if (analysing) { scheduleRefresh(500); return Promise.resolve(); }
+    analysing = true;
+    const started = performance.now();
     return Promise.all([
       refreshCounters(),
-      guarded(api('/api/profiles'), renderTimeline),
+      guarded(api(PROFILES_QUERY), renderTimeline),
       guarded(api('/api/lint'), renderLint),
       guarded(api('/api/violations'), renderViolations),
-    ]).then(() => { if (state.selected !== null) renderDetail(); });
+    ]).then(() => { if (state.selected !== null) renderDetail(); })
+      .finally(() => { analysing = false; lastAnalysis = performance.now() - started; });
   }
 
   /** (Re)load the backlog; keep only live arrivals newer than it (the store may have been cleared). */
@@ -655,6 +700,7 @@
         scheduleRefresh();
       }
     });
+    source.addEventListener('dropped', () => setLive('down', 'fell behind; reconnecting…')); // the server closes, we reconnect
     source.addEventListener('error', () => setLive('down', 'reconnecting…'));
   }
 
@@ -679,7 +725,7 @@
     let resizeTimer = null;
     window.addEventListener('resize', () => {
       clearTimeout(resizeTimer);
-      resizeTimer = setTimeout(() => guarded(api('/api/profiles'), renderTimeline), 200);
+      resizeTimer = setTimeout(() => guarded(api(PROFILES_QUERY), renderTimeline), 200);
     });
     setInterval(refreshCounters, 4000); // rejected submissions do not travel on the stream
   }
