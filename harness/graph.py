@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.profile import Node, anonymous_id, device_of, event_time, iso, message_nodes, user_id
+from harness.profile import event_time, id_value, is_server, iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS graph_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -76,10 +76,6 @@ def messages_per_profile(limit: int | None, messages: int) -> int:
     if limit is None or limit <= 0:
         return messages
     return max(0, min(messages, MESSAGES_PER_ANSWER // limit))
-
-
-def _key(node: Node) -> str:
-    return ("u:" if node[0] == "user" else "a:") + node[1]
 
 
 def _micros(moment: datetime) -> int:
@@ -159,31 +155,76 @@ def merge_traits(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> dict[str, 
     return out
 
 
-class _Known:
-    """``as_anon in known`` for message_nodes(): has this id been some message's anonymousId?"""
+class Cache:
+    """What recent transactions learnt, so the next ones skip the reads and writes that change nothing.
 
-    def __init__(self, tx: _Tx) -> None:
-        self.tx = tx
+    Roots of nodes (a union leaves a forward from the old root to the new), components' rows,
+    nodes' first appearances, and the (root, month), (node, month) and (root, device) rows known
+    to exist. Filled only from committed transactions (:meth:`commit`); bounded: past LIMIT
+    entries it starts over, which costs some reads, never a wrong answer.
+    """
 
-    def __contains__(self, node: object) -> bool:
-        return isinstance(node, tuple) and self.tx.listed(_key(node))  # type: ignore[arg-type]
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.roots: dict[str, str] = {}
+        self.forward: dict[str, str] = {}
+        self.rows: dict[str, tuple[int, float, int, int | None, int | None, int, int]] = {}
+        self.first: dict[str, tuple[float, int]] = {}
+        self.months: set[tuple[str, str]] = set()
+        self.raw_months: set[tuple[str, str]] = set()
+        self.devices: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def resolve(self, root: str, extra: dict[str, str] | None = None) -> str:
+        while True:
+            nxt = (extra or {}).get(root) or self.forward.get(root)
+            if nxt is None:
+                return root
+            root = nxt
+
+    def size(self) -> int:
+        return (len(self.roots) + len(self.forward) + len(self.rows) + len(self.first) + len(self.months)
+                + len(self.raw_months) + len(self.devices))
+
+    def commit(self, tx: _Tx) -> None:
+        """After COMMIT: keep what the transaction established."""
+        if self.size() > self.LIMIT:
+            self.clear()
+            return
+        self.forward.update(tx.forward)
+        for small in tx.forward:
+            self.rows.pop(small, None)
+        self.roots.update(tx.roots)
+        self.rows.update(tx.rows)
+        self.first.update(tx.first)
+        self.months |= tx.months
+        self.raw_months |= tx.raw_months
+        self.devices.update(tx.device_rows)
 
 
 class _Tx:
-    """One apply(): a cache of roots and the deltas per component, flushed at the end."""
+    """One apply(): roots and per-component deltas, written at flush; what it learnt goes to the Cache."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, cache: Cache) -> None:
         self.db = db
+        self.cache = cache
         self.roots: dict[str, str] = {}  # node -> root, as far as this transaction looked
+        self.forward: dict[str, str] = {}  # roots merged away here -> where they went
         self.sizes: dict[str, int] = {}  # root -> component size
         self.seen: dict[str, tuple[float, int]] = {}  # node -> earliest (t, seq) as a userId/anonymousId here
+        self.first: dict[str, tuple[float, int]] = {}  # node -> its first appearance, once written
         self.deltas: dict[str, _Delta] = {}
+        self.rows: dict[str, tuple[int, float, int, int | None, int | None, int, int]] = {}
+        self.months: set[tuple[str, str]] = set()
         self.raw_months: set[tuple[str, str]] = set()
+        self.device_rows: dict[tuple[str, str], tuple[float, int]] = {}
         self.messages: list[tuple[int, str, float]] = []
-        self.known = _Known(self)
 
     def listed(self, key: str) -> bool:
-        if key in self.seen:
+        if key in self.seen or key in self.cache.first:
             return True
         row = self.db.execute("SELECT seq FROM graph_nodes WHERE node = ?", (key,)).fetchone()
         return row is not None and row[0] is not None
@@ -193,21 +234,35 @@ class _Tx:
         root = self.roots.get(key)
         if root is not None:
             return root
-        row = self.db.execute("SELECT root FROM graph_nodes WHERE node = ?", (key,)).fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO graph_nodes(node, root) VALUES(?, ?)", (key, key))
-            self.db.execute("INSERT INTO graph_profiles(root, size, t, seq, events, last_seq) "
-                            "VALUES(?, 1, ?, 0, 0, 0)", (key, NO_TIME))
-            root = key
-            self.sizes[root] = 1
+        cached = self.cache.roots.get(key)
+        if cached is not None:
+            root = self.cache.resolve(cached, self.forward)
         else:
-            root = row[0]
+            row = self.db.execute("SELECT root FROM graph_nodes WHERE node = ?", (key,)).fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO graph_nodes(node, root) VALUES(?, ?)", (key, key))
+                self.db.execute("INSERT INTO graph_profiles(root, size, t, seq, events, last_seq) "
+                                "VALUES(?, 1, ?, 0, 0, 0)", (key, NO_TIME))
+                self.sizes[key] = 1
+                self.rows[key] = (1, NO_TIME, 0, None, None, 0, 0)
+                root = key
+            else:
+                root = row[0]
         self.roots[key] = root
         return root
 
+    def row(self, root: str) -> tuple[int, float, int, int | None, int | None, int, int]:
+        """(size, t, seq, first_us, last_us, events, last_seq) of a component as stored."""
+        found = self.rows.get(root) or self.cache.rows.get(root)
+        if found is None:
+            found = self.db.execute("SELECT size, t, seq, first_us, last_us, events, last_seq FROM graph_profiles "
+                                    "WHERE root = ?", (root,)).fetchone()
+            self.rows[root] = found
+        return found
+
     def size(self, root: str) -> int:
         if root not in self.sizes:
-            self.sizes[root] = self.db.execute("SELECT size FROM graph_profiles WHERE root = ?", (root,)).fetchone()[0]
+            self.sizes[root] = self.row(root)[0]
         return self.sizes[root]
 
     def union(self, a: str, b: str) -> str:
@@ -217,23 +272,26 @@ class _Tx:
         big, small = (a, b) if self.size(a) >= self.size(b) else (b, a)
         db = self.db
         db.execute("UPDATE graph_nodes SET root = ? WHERE root = ?", (big, small))
-        row = db.execute("SELECT size, t, seq, first_us, last_us, events, last_seq, traits FROM graph_profiles "
-                         "WHERE root = ?", (small,)).fetchone()
+        gone = self.row(small)
+        traits = db.execute("SELECT traits FROM graph_profiles WHERE root = ?", (small,)).fetchone()
         db.execute("DELETE FROM graph_profiles WHERE root = ?", (small,))
-        moved = _Delta(t=row[1], seq=row[2], first_us=row[3], last_us=row[4], events=row[5], last_seq=row[6],
-                       traits=json.loads(row[7]) if row[7] else {})
+        moved = _Delta(t=gone[1], seq=gone[2], first_us=gone[3], last_us=gone[4], events=gone[5], last_seq=gone[6],
+                       traits=json.loads(traits[0]) if traits and traits[0] else {})
         for device, t, seq in db.execute("SELECT device, t, seq FROM graph_devices WHERE root = ?", (small,)):
             moved.devices[device] = (t, seq)
         db.execute("DELETE FROM graph_devices WHERE root = ?", (small,))
-        db.execute("INSERT OR IGNORE INTO graph_months(root, month) SELECT ?, month FROM graph_months WHERE root = ?",
-                   (big, small))
+        months = [m for (m,) in db.execute("SELECT month FROM graph_months WHERE root = ?", (small,))]
         db.execute("DELETE FROM graph_months WHERE root = ?", (small,))
+        moved.months.update(months)
         if small in self.deltas:
             moved.merge(self.deltas.pop(small))
         self.delta(big).merge(moved)
-        self.sizes[big] = self.size(big) + row[0]
+        self.sizes[big] = self.size(big) + gone[0]
         db.execute("UPDATE graph_profiles SET size = ? WHERE root = ?", (self.sizes[big], big))
+        self.rows[big] = (self.sizes[big], *self.row(big)[1:])
+        self.rows.pop(small, None)
         self.sizes.pop(small, None)
+        self.forward[small] = big
         for node, root in self.roots.items():
             if root == small:
                 self.roots[node] = big
@@ -246,64 +304,99 @@ class _Tx:
         return found
 
     def add(self, seq: int, message: dict[str, Any]) -> None:
-        nodes = message_nodes(message, self.known)  # type: ignore[arg-type]
-        if not nodes:
+        # the readings of harness.profile (user_id, anonymous_id, message_nodes, device_of), inlined:
+        # this runs for every stored message, inside the commit
+        uid, aid = id_value(message.get("userId")), id_value(message.get("anonymousId"))
+        ukey = "u:" + uid if uid is not None else None
+        akey = "a:" + aid if aid is not None else None
+        keys = [k for k in (ukey, akey) if k is not None]
+        if message.get("type") == "alias" and (prev := id_value(message.get("previousId"))) is not None:
+            keys.append("a:" + prev if self.listed("a:" + prev) else "u:" + prev)
+        if not keys:
             return  # no id: no profile (lint reports it)
         moment = event_time(message)
         t = moment.timestamp() if moment is not None else NO_TIME
         order = (t, seq)
-        keys = [_key(n) for n in nodes]
-        uid, aid = user_id(message), anonymous_id(message)
-        for listed in ([_key(("user", uid))] if uid is not None else []) + \
-                ([_key(("anon", aid))] if aid is not None else []):
-            self.seen[listed] = min(self.seen.get(listed, order), order)
+        seen = self.seen
+        for listed in (ukey, akey):
+            if listed is not None:
+                earlier = seen.get(listed)
+                if earlier is None or order < earlier:
+                    seen[listed] = order
         root = self.find(keys[0])
         for key in keys[1:]:
             root = self.union(root, self.find(key))
-        delta = self.delta(root)
-        delta.merge(_Delta(t=t, seq=seq, events=1, last_seq=seq))
+        delta = self.deltas.get(root) or self.delta(root)
+        if order < (delta.t, delta.seq) or not delta.seq:
+            delta.t, delta.seq = order
+        delta.events += 1
+        if seq > delta.last_seq:
+            delta.last_seq = seq
         if moment is not None:
             us = _micros(moment)
-            delta.first_us, delta.last_us = _min(delta.first_us, us), _max(delta.last_us, us)
+            if delta.first_us is None or us < delta.first_us:
+                delta.first_us = us
+            if delta.last_us is None or us > delta.last_us:
+                delta.last_us = us
             month = f"{moment.year:04d}-{moment.month:02d}"
             delta.months.add(month)
-            raw = ("anon", aid) if aid is not None else ("user", uid) if uid is not None else None
+            raw = akey or ukey
             if raw is not None:
-                self.raw_months.add((_key(raw), month))
-        device = device_of(message)
-        if device is not None:
-            delta.devices[device] = min(delta.devices.get(device, order), order)
+                self.raw_months.add((raw, month))
+        meta = message.get("_meta")
+        device = id_value(meta.get("device")) if isinstance(meta, dict) else None
+        if device is not None and not is_server(message):
+            had = delta.devices.get(device)
+            if had is None or order < had:
+                delta.devices[device] = order
         traits = message.get("traits")
-        if message.get("type") == "identify" and isinstance(traits, dict) and traits:
+        if traits and isinstance(traits, dict) and message.get("type") == "identify":
             delta.traits = merge_traits(delta.traits, {
                 str(k): [v, t, seq, t, seq, i] for i, (k, v) in enumerate(traits.items())})
         self.messages.append((seq, keys[0], t))
 
     def flush(self) -> None:
-        db = self.db
+        db, cache = self.db, self.cache
+        updates = []
+        for node, order in self.seen.items():
+            known = cache.first.get(node)
+            if known is None or order < known:
+                updates.append((*order, node, *order))
+                self.first[node] = order if known is None else min(order, known)
         db.executemany("UPDATE graph_nodes SET t = ?, seq = ? WHERE node = ? AND (seq IS NULL OR (t, seq) > (?, ?))",
-                       [(t, s, node, t, s) for node, (t, s) in self.seen.items()])
+                       updates)
+        # a node first seen here may have had an earlier appearance on disk (cache cold): read it back
+        for node in [n for n in self.first if n not in cache.first]:
+            row = db.execute("SELECT t, seq FROM graph_nodes WHERE node = ?", (node,)).fetchone()
+            self.first[node] = (row[0], row[1])
         for root, delta in self.deltas.items():
-            row = db.execute("SELECT t, seq, first_us, last_us, events, last_seq FROM graph_profiles "
-                             "WHERE root = ?", (root,)).fetchone()
-            have = _Delta(t=row[0], seq=row[1], first_us=row[2], last_us=row[3], events=row[4], last_seq=row[5])
-            traits = delta.traits
-            delta.traits = {}
-            have.merge(delta)
+            have = self.row(root)
+            merged = _Delta(t=have[1], seq=have[2], first_us=have[3], last_us=have[4], events=have[5],
+                            last_seq=have[6])
+            traits, delta.traits = delta.traits, {}
+            merged.merge(delta)
             db.execute("UPDATE graph_profiles SET t = ?, seq = ?, first_us = ?, last_us = ?, events = ?, last_seq = ? "
-                       "WHERE root = ?", (have.t, have.seq, have.first_us, have.last_us, have.events, have.last_seq,
-                                          root))
+                       "WHERE root = ?", (merged.t, merged.seq, merged.first_us, merged.last_us, merged.events,
+                                          merged.last_seq, root))
+            self.rows[root] = (have[0], merged.t, merged.seq, merged.first_us, merged.last_us, merged.events,
+                               merged.last_seq)
             if traits:  # read and rewritten only when an identify brought some
                 old = db.execute("SELECT traits FROM graph_profiles WHERE root = ?", (root,)).fetchone()[0]
-                merged = merge_traits(json.loads(old) if old else {}, traits)
-                db.execute("UPDATE graph_profiles SET traits = ? WHERE root = ?", (_traits_json(merged), root))
+                db.execute("UPDATE graph_profiles SET traits = ? WHERE root = ?",
+                           (_traits_json(merge_traits(json.loads(old) if old else {}, traits)), root))
+            devices = [(root, d, *o) for d, o in delta.devices.items()
+                       if (root, d) not in cache.devices or o < cache.devices[(root, d)]]
             db.executemany("INSERT INTO graph_devices(root, device, t, seq) VALUES(?, ?, ?, ?) "
                            "ON CONFLICT(root, device) DO UPDATE SET t = excluded.t, seq = excluded.seq "
-                           "WHERE (excluded.t, excluded.seq) < (t, seq)",
-                           [(root, device, t, s) for device, (t, s) in delta.devices.items()])
-            db.executemany("INSERT OR IGNORE INTO graph_months(root, month) VALUES(?, ?)",
-                           [(root, month) for month in delta.months])
-        db.executemany("INSERT OR IGNORE INTO graph_raw_months(node, month) VALUES(?, ?)", sorted(self.raw_months))
+                           "WHERE (excluded.t, excluded.seq) < (t, seq)", devices)
+            for _, d, t, s in devices:
+                known = cache.devices.get((root, d))
+                self.device_rows[(root, d)] = (t, s) if known is None else min((t, s), known)
+            months = [(root, m) for m in delta.months if (root, m) not in cache.months]
+            db.executemany("INSERT OR IGNORE INTO graph_months(root, month) VALUES(?, ?)", months)
+            self.months.update(months)
+        raw = [pair for pair in self.raw_months if pair not in cache.raw_months]
+        db.executemany("INSERT OR IGNORE INTO graph_raw_months(node, month) VALUES(?, ?)", raw)
         db.executemany("INSERT OR REPLACE INTO graph_messages(seq, node, t) VALUES(?, ?, ?)", self.messages)
 
 
@@ -313,9 +406,12 @@ def _traits_json(traits: dict[str, list[Any]]) -> str | None:
     return json.dumps(traits, separators=(",", ":"), allow_nan=False)
 
 
-def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, dict[str, Any]]]) -> None:
-    """Add stored beacons (seq, record) to the graph, inside the caller's open transaction."""
-    tx = _Tx(db)
+def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, dict[str, Any]]], cache: Cache | None = None) -> _Tx:
+    """Add stored beacons (seq, record) to the graph, inside the caller's open transaction.
+
+    Returns the transaction's record: pass it to ``cache.commit`` once the caller has committed.
+    """
+    tx = _Tx(db, cache if cache is not None else Cache())
     last = 0
     for seq, record in rows:
         tx.add(seq, record)
@@ -324,6 +420,7 @@ def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, dict[str, Any]]]) ->
     if last:
         db.execute("INSERT INTO graph_state(name, value) VALUES('seq', ?) "
                    "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)", (last,))
+    return tx
 
 
 # ---- reading ----------------------------------------------------------------------------------------

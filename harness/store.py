@@ -181,6 +181,7 @@ class BeaconStore:
         self._pending_cut = 0  # bad rows an open transaction deletes (applied to _bad_rows after COMMIT)
         self._local = threading.local()  # each reading thread's read-only connection (file stores)
         self._generation = 0  # bumped by clear(): cached analysis of an older generation is stale
+        self._graph = graph.Cache()  # what committed graph updates learnt (see harness.graph.Cache)
         self._readers: list[sqlite3.Connection] = []
         self._stats = Stats()
         self._load()
@@ -235,11 +236,12 @@ class BeaconStore:
                 return
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                graph.apply(self._db, [(seq, self._decode(seq, body)) for seq, body in rows])
+                tx = graph.apply(self._db, [(seq, self._decode(seq, body)) for seq, body in rows], self._graph)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._rollback()
                 raise
+            self._graph.commit(tx)
             done = rows[-1][0]
         rows = self._db.execute(
             "SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (self.memory_limit,)
@@ -331,7 +333,7 @@ class BeaconStore:
                         stored.append(record)
                     results.append((stored, len(records) - len(stored)))
                 self._db.executemany("INSERT INTO beacons(seq, message_id, body) VALUES(?, ?, ?)", rows)
-                graph.apply(self._db, fresh)  # profiles and MTU follow in the same transaction
+                graph_tx = graph.apply(self._db, fresh, self._graph)  # profiles and MTU: same transaction
                 notes = self._conflict_notes(conflicts)
                 bad_kept = self._insert_bad(notes) if notes else []
                 deltas = {"received": sum(received) if received is not None else len(ids),
@@ -343,6 +345,7 @@ class BeaconStore:
                 raise
             self._counted(deltas)
             self._bad_kept(bad_kept)
+            self._graph.commit(graph_tx)
             self._wrote()
             new = [record for stored, _ in results for record in stored]
             for record, (seq, _, body) in zip(new, rows, strict=True):
@@ -502,6 +505,7 @@ class BeaconStore:
             except BaseException:
                 self._rollback()
                 raise
+            self._graph.clear()
             self._generation += 1
             self._records.clear()
             self._sizes.clear()
