@@ -144,7 +144,10 @@ async def get_profiles(request: web.Request) -> web.Response:
         return _bad_request("order must be 'first' (first seen first) or 'recent' (last active first)")
     per_profile = graph.messages_per_profile(limit, graph.MESSAGES_SHOWN if messages is None else messages)
     store = request.app[keys.STORE]
-    body = await asyncio.to_thread(lambda: dumps(store.profiles_page(limit, offset, order, per_profile)))
+    version = store.version()
+    body = await request.app[ANALYSIS].get(
+        f"profiles {limit} {offset} {order} {per_profile}", version, version[1] > ANALYSIS_WINDOW,
+        lambda: dumps(store.profiles_page(limit, offset, order, per_profile)))
     return _json_text(body)
 
 
@@ -153,13 +156,16 @@ def _json_text(body: str, status: int = 200) -> web.Response:
 
 
 class Analysis:
-    """Lint and plan checks over the newest ANALYSIS_WINDOW beacons, computed on a worker thread.
+    """Answers computed on a worker thread and reused: profile pages, and lint and plan checks over
+    the newest ANALYSIS_WINDOW beacons.
 
     One computation per kind at a time (concurrent requests share it); a result is reused until the
     store changes. When the store holds more than the window, a changed store is re-analysed at
     most every ``max(REFRESH_SECONDS, 4 x the last run)``: an inspector polling a busy store gets
     the last answer (its ``scope`` says which beacons it covers) instead of queueing work.
     """
+
+    KINDS = 64  # distinct queries remembered (profile pages differ by their parameters)
 
     def __init__(self) -> None:
         self._done: dict[str, tuple[Any, str, float, float]] = {}  # kind -> (version, JSON, finished, took)
@@ -179,6 +185,8 @@ class Analysis:
             running = self._running[kind] = asyncio.ensure_future(asyncio.to_thread(timed))
             running.add_done_callback(lambda _: self._running.pop(kind, None))
             text, took = await asyncio.shield(running)
+            if len(self._done) >= self.KINDS and kind not in self._done:
+                self._done.pop(next(iter(self._done)))  # the oldest query asked
             self._done[kind] = (version, text, loop.time(), took)
             return text
         return (await asyncio.shield(running))[0]

@@ -144,6 +144,9 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
         click.echo("Ctrl-C to stop.")
         sys.stdout.flush()
 
+    # Analysis (lint, profile pages) runs on worker threads; with the default 5 ms switch interval the
+    # event loop could wait that long for the GIL each time it wakes. 1 ms keeps collector answers prompt.
+    sys.setswitchinterval(0.001)
     try:
         server.run_forever(on_ready=ready)
     except OSError as exc:

@@ -538,6 +538,10 @@ class BeaconStore:
         """
         after = _seq(since)
         with self._lock:
+            unfiltered = type is None and event is None and not filters and before is None and not since
+            if unfiltered and limit and len(self._records) >= min(limit, self._stats.stored):
+                # the newest few of a big store (the inspector's backlog): straight from the window
+                return list(self._records)[-limit:], self._stats.stored
             window = list(self._records) if self._window_covers(after) else None
         if window is not None:
             kept: deque[Record] = deque(maxlen=limit) if limit else deque()

@@ -12,13 +12,14 @@
   const BACKLOG = 5000; // beacons fetched on (re)connect
   const KEEP = 20000; // beacons kept in the page; older ones leave as new ones arrive
   const PEOPLE = 50; // profiles drawn: the most recently active, from /api/profiles?order=recent
-  const MARKS = 100; // newest messages per profile on the timeline
+  const MARKS = 40; // newest messages per profile on the timeline
   const BAD_SHOWN = 200; // rejected submissions listed (fetched as deltas: ?since=<last id>)
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const state = {
     beacons: new Map(), // seq -> record
     bySeqDesc: [], // seqs, newest first
+    live: [], // seqs that arrived on the stream since the last render
     byMessageId: new Map(),
     fresh: new Set(),
     selected: null,
@@ -141,15 +142,36 @@
     return true;
   }
 
+  /** Full re-sort, after a backlog load. Live arrivals take the cheap path: see addLive(). */
   function resort() {
+    state.live = [];
     state.bySeqDesc = Array.from(state.beacons.keys()).sort((a, b) => b - a);
-    if (state.bySeqDesc.length > KEEP) { // a long session on a busy store: forget the oldest
-      for (const seq of state.bySeqDesc.splice(KEEP)) {
-        const r = state.beacons.get(seq);
-        state.beacons.delete(seq);
-        if (r && r.messageId && state.byMessageId.get(str(r.messageId)) === seq) state.byMessageId.delete(str(r.messageId));
-      }
+    forgetOldest();
+  }
+
+  function forgetOldest() {
+    if (state.bySeqDesc.length <= KEEP) return; // a long session on a busy store: forget the oldest
+    for (const seq of state.bySeqDesc.splice(KEEP)) {
+      const r = state.beacons.get(seq);
+      state.beacons.delete(seq);
+      if (r && r.messageId && state.byMessageId.get(str(r.messageId)) === seq) state.byMessageId.delete(str(r.messageId));
     }
+  }
+
+  /** Live beacons arrive in seq order, newer than what is listed: queue them, merge once per render. */
+  function mergeLive() {
+    if (!state.live.length) return [];
+    const fresh = state.live.sort((a, b) => b - a);
+    state.live = [];
+    const newest = state.bySeqDesc.length ? state.bySeqDesc[0] : 0;
+    if (fresh[fresh.length - 1] > newest) {
+      state.bySeqDesc = fresh.concat(state.bySeqDesc);
+    } else { // out of order: rare; everything is drawn again
+      state.bySeqDesc = Array.from(state.beacons.keys()).sort((a, b) => b - a);
+      fullRender = true;
+    }
+    forgetOldest();
+    return fresh;
   }
 
   function filters() {
@@ -195,22 +217,54 @@
   }
 
   let renderTimer = null;
-  function scheduleRender() {
-    if (renderTimer === null) renderTimer = setTimeout(() => { renderTimer = null; renderBeacons(); }, 30);
+  let renderCost = 0; // ms the last render took: a busy store re-renders less often, never more than 1/s less
+  let fullRender = true; // false while only live arrivals happened: they are prepended, the rest stays
+  let drawnUnfiltered = false;
+  function scheduleRender(full = true) {
+    if (full) fullRender = true;
+    // a user's change shows at once; live arrivals are drawn in bunches (at most five times a second)
+    const wait = Math.min(1000, Math.max(full ? 30 : 200, 4 * renderCost));
+    if (renderTimer === null) renderTimer = setTimeout(() => { renderTimer = null; renderBeacons(); }, wait);
   }
 
   function renderBeacons() {
+    const started = performance.now();
+    try { drawBeacons(); } finally { renderCost = performance.now() - started; }
+  }
+
+  function drawBeacons() {
+    const fresh = mergeLive();
     const f = filters();
+    const unfiltered = !f.type && !f.event && !f.user && !f.anon;
+    if (unfiltered && drawnUnfiltered && !fullRender) { // only new arrivals: prepend their rows, drop the oldest
+      const body = $('beacon-rows');
+      body.prepend(...fresh.slice(0, MAX_ROWS).map((seq) => beaconRow(state.beacons.get(seq))));
+      while (body.children.length > MAX_ROWS) body.lastElementChild.remove();
+      state.fresh.clear();
+      countBeacons(state.bySeqDesc.length);
+      return;
+    }
+    fullRender = false;
+    drawnUnfiltered = unfiltered;
     const rows = [];
     let matched = 0;
-    for (const seq of state.bySeqDesc) {
-      const r = state.beacons.get(seq);
-      if (!matches(r, f)) continue;
-      matched += 1;
-      if (rows.length < MAX_ROWS) rows.push(beaconRow(r));
+    if (unfiltered) { // no filter: the newest rows, nothing else to look at
+      for (const seq of state.bySeqDesc.slice(0, MAX_ROWS)) rows.push(beaconRow(state.beacons.get(seq)));
+      matched = state.bySeqDesc.length;
+    } else {
+      for (const seq of state.bySeqDesc) {
+        const r = state.beacons.get(seq);
+        if (!matches(r, f)) continue;
+        matched += 1;
+        if (rows.length < MAX_ROWS) rows.push(beaconRow(r));
+      }
     }
     $('beacon-rows').replaceChildren(...rows);
     state.fresh.clear();
+    countBeacons(matched);
+  }
+
+  function countBeacons(matched) {
     const total = state.beacons.size;
     const filtered = matched !== total;
     $('beacon-count').textContent = `${filtered ? `${matched} of ` : ''}${total} beacon${total === 1 ? '' : 's'}`
@@ -625,8 +679,10 @@
   let refreshTimer = null;
   let analysing = false;
   let lastAnalysis = 0; // ms the last refresh took: the next waits at least twice that (a busy store is not hammered)
+  let lastRefreshAt = 0;
   function scheduleRefresh(delay = 400) {
-    const wait = Math.max(delay, 2 * lastAnalysis);
+    // at most one analysis refresh every 2 s while beacons stream in, and never faster than twice its cost
+    const wait = Math.max(delay, 2 * lastAnalysis, 2000 - (performance.now() - lastRefreshAt));
     if (refreshTimer === null) refreshTimer = setTimeout(() => { refreshTimer = null; refreshAnalysis(); }, wait);
   }
 
@@ -649,6 +705,7 @@
     if (analysing) { scheduleRefresh(500); return Promise.resolve(); }
     analysing = true;
     const started = performance.now();
+    lastRefreshAt = started;
     return Promise.all([
       refreshCounters(),
       guarded(api(PROFILES_QUERY), renderTimeline),
@@ -695,8 +752,8 @@
       let record = null;
       try { record = JSON.parse(e.data); } catch (_) { return; }
       if (addBeacon(record, true)) {
-        resort();
-        scheduleRender();
+        state.live.push(seqOf(record));
+        scheduleRender(false);
         scheduleRefresh();
       }
     });
@@ -706,8 +763,8 @@
 
   function wire() {
     const form = $('filters');
-    form.addEventListener('input', scheduleRender);
-    form.addEventListener('change', scheduleRender);
+    form.addEventListener('input', () => scheduleRender());
+    form.addEventListener('change', () => scheduleRender());
     form.addEventListener('submit', (e) => e.preventDefault());
     $('f-clear').addEventListener('click', () => { form.reset(); scheduleRender(); });
     const body = $('beacon-rows');
