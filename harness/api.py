@@ -204,38 +204,93 @@ def _scoped(doc: dict[str, Any], analysed: int, stored: int) -> dict[str, Any]:
     return doc
 
 
-async def get_lint(request: web.Request) -> web.Response:
-    from harness.lint import has_errors, lint
+def analyse(kind: str, records: list[Any], stored: int, plan: dict[str, Any] | None) -> str:
+    """The /api/lint or /api/violations document (JSON text) for these records."""
+    from harness.lint import has_errors, lint, violations
 
-    store, plan = request.app[keys.STORE], request.app[keys.CONFIG].tracking_plan
-
-    def compute() -> str:
-        records, stored = store.recent(ANALYSIS_WINDOW)
+    if kind == "lint":
         findings = lint(records, plan)
-        return dumps(_scoped({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)},
-                             len(records), stored))
+        doc = {"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)}
+    else:
+        doc = {"violations": [v.to_dict() for v in violations(records, plan or {})], "plan": True}
+    return dumps(_scoped(doc, len(records), stored))
 
+
+def analyse_file(kind: str, db_path: str, window: int, plan: dict[str, Any] | None) -> str:
+    """:func:`analyse` over the newest ``window`` beacons of a store file, read-only: runs in the
+    analysis process, so neither its CPU (the GIL) nor its memory is the server's."""
+    import sqlite3
+    from pathlib import Path
+
+    from harness.store import from_json
+
+    db = sqlite3.connect(f"{Path(db_path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        db.execute("BEGIN")
+        stored = db.execute("SELECT COUNT(*) FROM beacons").fetchone()[0]
+        rows = db.execute("SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (window,)).fetchall()
+    finally:
+        db.close()
+    records = []
+    for seq, body in reversed(rows):
+        record = from_json(body)
+        record.setdefault("_meta", {})["seq"] = seq
+        records.append(record)
+    return analyse(kind, records, stored, plan)
+
+
+class Worker:
+    """One analysis process (spawned on first use, for big file stores only), ended with the app."""
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+
+    def run(self, *args: Any) -> str:
+        """Blocking (call it from a worker thread): :func:`analyse_file` in the analysis process."""
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool.submit(analyse_file, *args).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+WORKER = web.AppKey("worker", Worker)
+
+
+async def _analysis(request: web.Request, kind: str) -> web.Response:
+    """Lint or plan checks over the newest ANALYSIS_WINDOW beacons, reused until the store changes.
+
+    A store bigger than the window is analysed in the analysis process (file stores) -- the
+    event loop's thread never competes for the GIL with it -- and at most every few seconds.
+    """
+    app = request.app
+    store, plan = app[keys.STORE], app[keys.CONFIG].tracking_plan
     version = store.version()
-    body = await request.app[ANALYSIS].get("lint", (version, id(plan)), version[1] > ANALYSIS_WINDOW, compute)
-    return _json_text(body)
+    big = version[1] > ANALYSIS_WINDOW
+    if big and store.db_path != ":memory:":
+        def compute() -> str:
+            return app[WORKER].run(kind, store.db_path, ANALYSIS_WINDOW, plan)
+    else:
+        def compute() -> str:
+            records, stored = store.recent(ANALYSIS_WINDOW)
+            return analyse(kind, records, stored, plan)
+    return _json_text(await app[ANALYSIS].get(kind, (version, id(plan)), big, compute))
+
+
+async def get_lint(request: web.Request) -> web.Response:
+    return await _analysis(request, "lint")
 
 
 async def get_violations(request: web.Request) -> web.Response:
-    from harness.lint import violations
-
-    store, plan = request.app[keys.STORE], request.app[keys.CONFIG].tracking_plan
-    if not plan:
+    if not request.app[keys.CONFIG].tracking_plan:
         return reply({"violations": [], "plan": False})
-
-    def compute() -> str:
-        records, stored = store.recent(ANALYSIS_WINDOW)
-        return dumps(_scoped({"violations": [v.to_dict() for v in violations(records, plan)], "plan": True},
-                             len(records), stored))
-
-    version = store.version()
-    body = await request.app[ANALYSIS].get("violations", (version, id(plan)), version[1] > ANALYSIS_WINDOW,
-                                           compute)
-    return _json_text(body)
+    return await _analysis(request, "violations")
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -326,6 +381,12 @@ async def api_token_guard(request: web.Request, handler: Any) -> web.StreamRespo
 def add_routes(app: web.Application) -> None:
     app[HUB] = Hub(app[keys.STORE])
     app[ANALYSIS] = Analysis()
+    app[WORKER] = Worker()
+
+    async def end_worker(app: web.Application) -> None:
+        await asyncio.to_thread(app[WORKER].close)
+
+    app.on_cleanup.append(end_worker)
     r = app.router
     r.add_get("/api/beacons", get_beacons)
     r.add_delete("/api/beacons", delete_beacons)
