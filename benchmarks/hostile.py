@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import time
@@ -116,6 +117,8 @@ class Run:
     lint: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
     inspector_requests: int = 0
+    server_cpu: float = 0.0  # CPU seconds the server process used during the run
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average before and after
 
 
 def _single(n: int) -> bytes:
@@ -211,6 +214,7 @@ def report(run: Run, seconds: float, label: str) -> dict[str, Any]:
                                              round(max(run.lint), 3)] if run.lint else None,
         "server RSS MB (start, peak, end)": [round(run.rss[0]), round(max(run.rss)), round(run.rss[-1])],
         "inspector /api requests": run.inspector_requests,
+        "server CPU s": round(run.server_cpu, 1), "load average before/after": [round(x, 1) for x in run.load],
     }
     print(json.dumps(doc), flush=True)
     return doc
@@ -235,8 +239,11 @@ def big_store(path: Path, seconds: float, clients: int, phases: list[str] | None
         out = []
         for phase in phases or ["alone", "both"]:
             inspector, analysis, label = PHASES[phase]
-            out.append(report(run_in_thread(_load(server.base, pid, seconds, clients, inspector, analysis, rate)),
-                              seconds, f"{label}; {clients} clients x {rate:g}/s" if rate else
+            cpu, load = server.cpu_seconds() or 0.0, os.getloadavg()[0]
+            run = run_in_thread(_load(server.base, pid, seconds, clients, inspector, analysis, rate))
+            run.server_cpu = (server.cpu_seconds() or 0.0) - cpu
+            run.load = (load, os.getloadavg()[0])
+            out.append(report(run, seconds, f"{label}; {clients} clients x {rate:g}/s" if rate else
                               f"{label}; {clients} clients back to back"))
         return out
     finally:

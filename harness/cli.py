@@ -123,6 +123,8 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
     if not is_loopback(host):
         click.echo(f"warning: binding {host} exposes the harness beyond this machine"
                    + ("" if api_token else "; consider --api-token"), err=True)
+        click.echo("note: the inspector and API answer Host names that are IPs, localhost, *.shop.test or "
+                   "--host; add others with --allowed-host NAME", err=True)
     from harness.store import StoreInUse
 
     config = Config(write_key=write_key, api_token=api_token, trust_forwarded=trust_forwarded, tracking_plan=plan,
