@@ -101,10 +101,28 @@ def build(path: Path, beacons: int) -> None:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def tree_rss_mb(pid: int) -> tuple[float, float]:
+    """(the server's RSS, its child processes' RSS: the analysis process) in MB."""
+    return rss_mb(pid), sum(rss_mb(c) for c in children(pid))
 
 
 @dataclass
@@ -116,6 +134,7 @@ class Run:
     profiles: list[float] = field(default_factory=list)
     lint: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
+    child_rss: list[float] = field(default_factory=list)
     inspector_requests: int = 0
     server_cpu: float = 0.0  # CPU seconds the server process used during the run
     load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average before and after
@@ -173,7 +192,9 @@ async def _load(base: str, pid: int, seconds: float, clients: int, inspector: bo
 
     async def sampler() -> None:
         while time.monotonic() < stop + 1:
-            run.rss.append(rss_mb(pid))
+            own, kids = tree_rss_mb(pid)
+            run.rss.append(own)
+            run.child_rss.append(kids)
             await asyncio.sleep(0.25)
 
     async def browser() -> None:
@@ -213,6 +234,9 @@ def report(run: Run, seconds: float, label: str) -> dict[str, Any]:
         "/api/lint s (calls, median, max)": [len(run.lint), round(percentile(run.lint, 50), 3),
                                              round(max(run.lint), 3)] if run.lint else None,
         "server RSS MB (start, peak, end)": [round(run.rss[0]), round(max(run.rss)), round(run.rss[-1])],
+        "analysis process RSS MB (peak)": round(max(run.child_rss)),
+        "server + analysis process RSS MB (peak)": round(max(a + b for a, b in zip(run.rss, run.child_rss,
+                                                                                   strict=True))),
         "inspector /api requests": run.inspector_requests,
         "server CPU s": round(run.server_cpu, 1), "load average before/after": [round(x, 1) for x in run.load],
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +29,7 @@ MAX_QUEUE_BYTES = 4 * 1024 * 1024  # unwritten blocks per subscriber before it i
 MAX_SUBSCRIBERS = 256
 GRACE_SECONDS = 5.0  # a dropped subscriber's socket is aborted if it has not closed by then
 SEND_BUFFER = 64 * 1024  # SO_SNDBUF of a stream socket: a reader that stops pins little kernel memory
+log = logging.getLogger(__name__)
 
 
 def frame(event: str, data: str, event_id: str | None = None) -> bytes:
@@ -118,11 +120,16 @@ class Hub:
             unsubscribe()
 
     def _on_record(self, record: Record) -> None:
-        """Store listener (any thread): encode once, deliver on the loop."""
-        seq = record.get("_meta", {}).get("seq", "")
-        block = frame("beacon", to_json(record), str(seq))
+        """Store listener (any thread, after the commit): encode once, deliver on the loop. Never raises:
+        a stream problem must not turn a stored beacon into an error for its sender."""
         loop = self._loop
         if loop is None or loop.is_closed():
+            return
+        try:
+            seq = record.get("_meta", {}).get("seq", "")
+            block = frame("beacon", to_json(record), str(seq))
+        except (ValueError, TypeError):
+            log.exception("beacon %r cannot be streamed", record.get("messageId"))
             return
         try:
             running = asyncio.get_running_loop()
