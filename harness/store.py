@@ -594,10 +594,10 @@ class BeaconStore:
         return self.page(type, event, since, limit, before, **filters)[0]
 
     # ---- analysis (the identity graph, see harness.graph) --------------------------------------
-    def version(self) -> tuple[int, int, int]:
-        """Changes whenever what analysis sees changes: (clear generation, beacons stored, bad kept)."""
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the beacons analysis reads change: (clear generation, beacons stored)."""
         with self._lock:
-            return self._generation, self._stats.stored, len(self._bad_rows)
+            return self._generation, self._stats.stored
 
     def profiles_page(self, limit: int | None = None, offset: int = 0, order: str = "first",
                       messages: int = graph.MESSAGES_SHOWN) -> dict[str, Any]:
