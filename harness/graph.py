@@ -68,7 +68,7 @@ MICROSECOND = timedelta(microseconds=1)
 IDS_SHOWN = 1_000  # user_ids / anonymous_ids / devices listed per profile; the counts say how many there are
 MESSAGES_SHOWN = 200  # a profile's newest messages included by default
 PROFILES_PAGE = 200  # profiles per answer by default
-MESSAGES_PER_ANSWER = 10_000  # messages in one answer at most: a long page gets fewer per profile
+MESSAGES_PER_ANSWER = 5_000  # messages in one answer at most: a long page gets fewer per profile
 
 
 def messages_per_profile(limit: int | None, messages: int) -> int:
