@@ -9,34 +9,83 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
+import time
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import sse_response
 
 from harness import keys
+from harness.store import to_json
+from harness.stream import Hub, frame
 
 FILTERS = ("type", "event", "userId", "anonymousId")
 PING_SECONDS = 10
+CHECK_SECONDS = 1.0  # how often an idle stream looks for a departed client
+MAX_PAGE = 10_000  # beacons or bad entries in one answer; ask again with before=/since= for more
+HUB = web.AppKey("hub", Hub)
+
+_STRICT = json.JSONEncoder(allow_nan=False, check_circular=False)
+
+
+def _finite(value: Any) -> Any:
+    """A copy with NaN/Infinity as null (only ever needed for values that did not come from the store)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """JSON every reader can parse: never NaN or Infinity (they are not JSON)."""
+    try:
+        return _STRICT.encode(value)
+    except ValueError:
+        return _STRICT.encode(_finite(value))
+
+
+def reply(payload: Any, status: int = 200) -> web.Response:
+    return web.json_response(payload, status=status, dumps=dumps)
 
 
 def _bad_request(reason: str) -> web.Response:
-    return web.json_response({"error": "bad request", "reason": reason}, status=400)
+    return reply({"error": "bad request", "reason": reason}, status=400)
+
+
+def _int_param(query: Any, name: str, minimum: int) -> int | None:
+    """A non-negative integer query parameter; ValueError with a reason on nonsense.
+
+    Digits beyond any store (``99999999999999999999999``) are fine: callers clamp.
+    """
+    text = query.get(name)
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {text[:40]!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}")
+    return value
 
 
 def beacon_filters(query: Any) -> dict[str, Any]:
-    """Turn query parameters into store.query() keyword arguments; ValueError on nonsense."""
+    """Turn query parameters into store.page() keyword arguments; ValueError on nonsense.
+
+    ``limit`` is clamped to MAX_PAGE (and defaults to it): an answer never holds the whole store.
+    ``before=SEQ`` pages back from a seq (the CLI reads a big store this way).
+    """
     out: dict[str, Any] = {k: query[k] for k in FILTERS if query.get(k)}
     if query.get("since"):
         out["since"] = query["since"]
-    if query.get("limit"):
-        try:
-            limit = int(query["limit"])
-        except ValueError:
-            raise ValueError(f"limit must be an integer, got {query['limit']!r}") from None
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        out["limit"] = limit
+    limit = _int_param(query, "limit", 1)
+    out["limit"] = min(limit or MAX_PAGE, MAX_PAGE)
+    before = _int_param(query, "before", 0)
+    if before is not None:
+        out["before"] = before
     return out
 
 
@@ -45,87 +94,247 @@ async def get_beacons(request: web.Request) -> web.Response:
         filters = beacon_filters(request.query)
     except ValueError as exc:
         return _bad_request(str(exc))
-    found, total = request.app[keys.STORE].page(**filters)
-    return web.json_response({"beacons": found, "total": total})
+    store = request.app[keys.STORE]
+    body = await asyncio.to_thread(lambda: dumps(dict(zip(("beacons", "total"), store.page(**filters),
+                                                          strict=True))))
+    return _json_text(body)
 
 
 async def delete_beacons(request: web.Request) -> web.Response:
     request.app[keys.STORE].clear()
-    return web.json_response({"success": True})
+    return reply({"success": True})
 
 
 async def get_bad(request: web.Request) -> web.Response:
-    return web.json_response({"bad": request.app[keys.STORE].bad()})
+    """The kept rejections, oldest first: ``since=ID`` for the ones after an id, ``limit`` for the newest N.
+
+    ``total`` counts every rejection ever (the list keeps only the newest; see BeaconStore.bad_limit).
+    """
+    try:
+        since = _int_param(request.query, "since", 0)
+        limit = min(_int_param(request.query, "limit", 1) or MAX_PAGE, MAX_PAGE)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    store = request.app[keys.STORE]
+    entries, kept = await asyncio.to_thread(store.bad_page, since, limit)
+    return reply({"bad": entries, "kept": kept, "total": store.stats()["bad"]})
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[keys.STORE].stats())
+    return reply(request.app[keys.STORE].stats())
 
 
 async def get_profiles(request: web.Request) -> web.Response:
-    from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+    """Identity profiles and MTU from the incremental identity graph (see :mod:`harness.graph`).
 
-    beacons = request.app[keys.STORE].all()
-    return web.json_response({
-        "profiles": [p.to_dict() for p in build_profiles(beacons)],
-        "mtu": monthly_tracked_users(beacons),
-        "mtu_without_identify": mtu_without_identify(beacons),
-    })
+    ``limit`` (default PROFILES_PAGE) and ``offset`` page; ``order=recent`` puts the most recently
+    active first; ``messages`` is how many of each profile's newest messages to include. Indexed
+    reads on a worker thread: the event loop never waits for them.
+    """
+    from harness import graph
+
+    try:
+        limit = min(_int_param(request.query, "limit", 1) or graph.PROFILES_PAGE, MAX_PAGE)
+        offset = _int_param(request.query, "offset", 0) or 0
+        messages = _int_param(request.query, "messages", 0)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    order = request.query.get("order", "first")
+    if order not in ("first", "recent"):
+        return _bad_request("order must be 'first' (first seen first) or 'recent' (last active first)")
+    per_profile = graph.messages_per_profile(limit, graph.MESSAGES_SHOWN if messages is None else messages)
+    store = request.app[keys.STORE]
+    version = store.version()
+    body = await request.app[ANALYSIS].get(
+        f"profiles {limit} {offset} {order} {per_profile}", version, version[1] > ANALYSIS_WINDOW,
+        lambda: dumps(store.profiles_page(limit, offset, order, per_profile)))
+    return _json_text(body)
+
+
+def _json_text(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+class Analysis:
+    """Answers computed on a worker thread and reused: profile pages, and lint and plan checks over
+    the newest ANALYSIS_WINDOW beacons.
+
+    One computation per kind at a time (concurrent requests share it); a result is reused until the
+    store changes. When the store holds more than the window, a changed store is re-analysed at
+    most every ``max(REFRESH_SECONDS, 4 x the last run)``: an inspector polling a busy store gets
+    the last answer (its ``scope`` says which beacons it covers) instead of queueing work.
+    """
+
+    KINDS = 64  # distinct queries remembered (profile pages differ by their parameters)
+
+    def __init__(self) -> None:
+        self._done: dict[str, tuple[Any, str, float, float]] = {}  # kind -> (version, JSON, finished, took)
+        self._running: dict[str, asyncio.Future[tuple[str, float]]] = {}
+
+    async def get(self, kind: str, version: Any, big: bool, compute: Any) -> str:
+        loop = asyncio.get_running_loop()
+        done = self._done.get(kind)
+        if done is not None and (done[0] == version or (
+                big and loop.time() - done[2] < max(REFRESH_SECONDS, 4 * done[3]))):
+            return done[1]
+        running = self._running.get(kind)
+        if running is None:
+            def timed() -> tuple[str, float]:
+                started = time.perf_counter()
+                return compute(), time.perf_counter() - started
+            running = self._running[kind] = asyncio.ensure_future(asyncio.to_thread(timed))
+            running.add_done_callback(lambda _: self._running.pop(kind, None))
+            text, took = await asyncio.shield(running)
+            if len(self._done) >= self.KINDS and kind not in self._done:
+                self._done.pop(next(iter(self._done)))  # the oldest query asked
+            self._done[kind] = (version, text, loop.time(), took)
+            return text
+        return (await asyncio.shield(running))[0]
+
+
+ANALYSIS = web.AppKey("analysis", Analysis)
+ANALYSIS_WINDOW = 20_000  # newest beacons lint and the plan check read (the store's memory window)
+REFRESH_SECONDS = 2.0
+
+
+def _scoped(doc: dict[str, Any], analysed: int, stored: int) -> dict[str, Any]:
+    if stored > analysed:
+        doc["scope"] = {"beacons": analysed, "stored": stored,
+                        "note": f"computed over the newest {analysed} of {stored} beacons"}
+    return doc
+
+
+def analyse(kind: str, records: list[Any], stored: int, plan: dict[str, Any] | None) -> str:
+    """The /api/lint or /api/violations document (JSON text) for these records."""
+    from harness.lint import has_errors, lint, violations
+
+    if kind == "lint":
+        findings = lint(records, plan)
+        doc = {"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)}
+    else:
+        doc = {"violations": [v.to_dict() for v in violations(records, plan or {})], "plan": True}
+    return dumps(_scoped(doc, len(records), stored))
+
+
+def analyse_file(kind: str, db_path: str, window: int, plan: dict[str, Any] | None) -> str:
+    """:func:`analyse` over the newest ``window`` beacons of a store file, read-only: runs in the
+    analysis process, so neither its CPU (the GIL) nor its memory is the server's."""
+    import sqlite3
+    from pathlib import Path
+
+    from harness.store import from_json
+
+    db = sqlite3.connect(f"{Path(db_path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        db.execute("BEGIN")
+        stored = db.execute("SELECT COUNT(*) FROM beacons").fetchone()[0]
+        rows = db.execute("SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (window,)).fetchall()
+    finally:
+        db.close()
+    records = []
+    for seq, body in reversed(rows):
+        record = from_json(body)
+        record.setdefault("_meta", {})["seq"] = seq
+        records.append(record)
+    return analyse(kind, records, stored, plan)
+
+
+class Worker:
+    """One analysis process (spawned on first use, for big file stores only), ended with the app."""
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+
+    def run(self, *args: Any) -> str:
+        """Blocking (call it from a worker thread): :func:`analyse_file` in the analysis process."""
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool.submit(analyse_file, *args).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+WORKER = web.AppKey("worker", Worker)
+
+
+async def _analysis(request: web.Request, kind: str) -> web.Response:
+    """Lint or plan checks over the newest ANALYSIS_WINDOW beacons, reused until the store changes.
+
+    A store bigger than the window is analysed in the analysis process (file stores) -- the
+    event loop's thread never competes for the GIL with it -- and at most every few seconds.
+    """
+    app = request.app
+    store, plan = app[keys.STORE], app[keys.CONFIG].tracking_plan
+    version = store.version()
+    big = version[1] > ANALYSIS_WINDOW
+    if big and store.db_path != ":memory:":
+        def compute() -> str:
+            return app[WORKER].run(kind, store.db_path, ANALYSIS_WINDOW, plan)
+    else:
+        def compute() -> str:
+            records, stored = store.recent(ANALYSIS_WINDOW)
+            return analyse(kind, records, stored, plan)
+    return _json_text(await app[ANALYSIS].get(kind, (version, id(plan)), big, compute))
 
 
 async def get_lint(request: web.Request) -> web.Response:
-    from harness.lint import has_errors, lint
-
-    findings = lint(request.app[keys.STORE].all(), request.app[keys.CONFIG].tracking_plan)
-    return web.json_response({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)})
+    return await _analysis(request, "lint")
 
 
 async def get_violations(request: web.Request) -> web.Response:
-    from harness.lint import violations
-
-    plan = request.app[keys.CONFIG].tracking_plan
-    found = violations(request.app[keys.STORE].all(), plan) if plan else []
-    return web.json_response({"violations": [v.to_dict() for v in found], "plan": bool(plan)})
+    if not request.app[keys.CONFIG].tracking_plan:
+        return reply({"violations": [], "plan": False})
+    return await _analysis(request, "violations")
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: one ``beacon`` event (JSON) per stored beacon, with a heartbeat."""
+    """Server-Sent Events: ``hello`` (stats), then one ``beacon`` event (JSON) per stored beacon.
+
+    Fan-out is shared and bounded (see :mod:`harness.stream`): a subscriber that falls behind gets
+    ``event: dropped`` and is disconnected; a comment line every PING_SECONDS finds departed clients.
+    """
+    hub = request.app[HUB]
+    subscriber = hub.join(request.transport)
+    if subscriber is None:
+        return reply({"error": "too many subscribers", "reason": f"{len(hub.subscribers)} clients already "
+                      "follow /api/stream; close one or poll /api/beacons?since=SEQ"}, status=503)
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
-
-    def push(record: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(_offer, queue, record)
-
-    unsubscribe = request.app[keys.STORE].subscribe(push)
-    resp: web.StreamResponse = web.Response(status=204)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
     try:
-        async with sse_response(request, ping_interval=PING_SECONDS) as sse:
-            resp = sse
-            # JSON only (ASCII-escaped, so no payload text can break the event framing)
-            await sse.send(json.dumps({"stats": request.app[keys.STORE].stats()}), event="hello")
-            closed = asyncio.ensure_future(sse.wait())  # ends when a ping finds the client gone
+        await response.prepare(request)
+        await response.write(frame("hello", to_json({"stats": request.app[keys.STORE].stats()})))
+        last_write = loop.time()
+        while True:
             try:
-                while sse.is_connected():
-                    getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                    if not getter.done():
-                        getter.cancel()
-                        break
-                    record = getter.result()
-                    await sse.send(json.dumps(record), event="beacon",
-                                   id=str(record.get("_meta", {}).get("seq", "")))
-            finally:
-                closed.cancel()
-    except (ConnectionResetError, asyncio.CancelledError):
+                await asyncio.wait_for(subscriber.wake.wait(), min(PING_SECONDS, CHECK_SECONDS))
+            except TimeoutError:
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    break  # the client left
+                if loop.time() - last_write >= PING_SECONDS:
+                    await response.write(b": ping\n\n")  # fails if the client is gone without a word
+                    last_write = loop.time()
+                continue
+            subscriber.wake.clear()
+            if subscriber.dropped is not None:
+                await response.write(subscriber.farewell())
+                break
+            data = subscriber.take()
+            if data:
+                await response.write(data)
+                last_write = loop.time()
+    except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
-        unsubscribe()
-    return resp
-
-
-def _offer(queue: asyncio.Queue[dict[str, Any]], record: dict[str, Any]) -> None:
-    if not queue.full():  # a stalled reader loses live events, never the store
-        queue.put_nowait(record)
+        hub.leave(subscriber)
+    return response
 
 
 async def set_faults(request: web.Request) -> web.Response:
@@ -139,16 +348,16 @@ async def set_faults(request: web.Request) -> web.Response:
         request.app[keys.FAULTS].configure(spec)
     except ValueError as exc:
         return _bad_request(str(exc))
-    return web.json_response({"success": True, "faults": request.app[keys.FAULTS].to_dict()})
+    return reply({"success": True, "faults": request.app[keys.FAULTS].to_dict()})
 
 
 async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[keys.FAULTS].to_dict())
+    return reply(request.app[keys.FAULTS].to_dict())
 
 
 async def clear_faults(request: web.Request) -> web.Response:
     request.app[keys.FAULTS].clear()
-    return web.json_response({"success": True})
+    return reply({"success": True})
 
 
 @web.middleware
@@ -170,6 +379,14 @@ async def api_token_guard(request: web.Request, handler: Any) -> web.StreamRespo
 
 
 def add_routes(app: web.Application) -> None:
+    app[HUB] = Hub(app[keys.STORE])
+    app[ANALYSIS] = Analysis()
+    app[WORKER] = Worker()
+
+    async def end_worker(app: web.Application) -> None:
+        await asyncio.to_thread(app[WORKER].close)
+
+    app.on_cleanup.append(end_worker)
     r = app.router
     r.add_get("/api/beacons", get_beacons)
     r.add_delete("/api/beacons", delete_beacons)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from harness import api, collector, inspector, keys, site
+from harness import api, collector, guard, inspector, keys, site
 from harness.faults import Faults
 from harness.snippet import SnippetProfile, load_profile
 from harness.store import BeaconStore
 
-CLIENT_MAX_SIZE = 8 * 1024 * 1024  # read oversize bodies ourselves so they get a 413 *and* a bad-list entry
+CLIENT_MAX_SIZE = 1024 * 1024  # shop forms and /api/ bodies; the collector reads its own, in chunks, up to its limit
 
 
 def create_app(
@@ -18,7 +18,9 @@ def create_app(
     profile: SnippetProfile | str | None = None,
 ) -> web.Application:
     """Build a configured application; state lives in ``app[keys.*]``."""
-    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[api.api_token_guard, site.device_cookie])
+    # outermost first: the Host allow-list, the cross-site rule, the API token, then the site's device cookie
+    middlewares = [guard.host_guard, guard.same_origin_guard, api.api_token_guard, site.device_cookie]
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=middlewares)
     app[keys.STORE] = store if store is not None else BeaconStore()
     app[keys.CONFIG] = config or keys.Config()
     app[keys.FAULTS] = Faults()

@@ -9,17 +9,19 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import re
 import uuid
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from harness import timebase
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
-MAX_DECOMPRESSED_BYTES = 4 * MAX_REQUEST_BYTES
+MAX_DECOMPRESSED_BYTES = MAX_REQUEST_BYTES  # a gzip body may inflate to the request limit, no further
 MAX_DEPTH = 64  # deeper JSON is refused so nothing downstream (store, API, analysis) can hit RecursionError
 OVERSIZE = "message is"  # prefix of the reason validate() gives for a message over MAX_MESSAGE_BYTES
 
@@ -38,6 +40,7 @@ ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
 OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 NOT_SHARED = frozenset({"writeKey", "batch", "messageId", "type"})  # per message only, never copied from a batch
 STRING_FIELDS = ("event", "name", "category", "timestamp", "sentAt", "originalTimestamp")
+TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
 
 
 class Rejected(Exception):
@@ -89,6 +92,17 @@ def _no_constant(name: str) -> Any:
     raise Rejected(f"malformed JSON: {name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one too big for a double (``1e999``) is refused, not stored as Infinity.
+
+    Infinity is not JSON: stored, it would make every read (/api/beacons, the stream, the inspector) invalid.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise Rejected(f"number {short(text, 40)} is out of range: JSON numbers must be finite doubles")
+    return value
+
+
 def _too_deep(value: Any) -> bool:
     """True when containers nest deeper than MAX_DEPTH (an iterative walk: it cannot recurse)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -128,7 +142,7 @@ def _may_be_too_deep(raw: bytes) -> bool:
     return True
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -170,8 +184,12 @@ def split_request(path_type: str, body: Any) -> tuple[list[Any], dict[str, Any]]
         shared = {k: v for k, v in body.items() if k != "batch"}
         return batch, shared
     message = dict(body)
-    if message.get("type") is None:  # the path says what it is (analytics.js sends type too, others may not)
+    given = message.get("type")
+    if given is None:  # the path says what it is (analytics.js sends type too, others may not)
         message["type"] = TYPES[path_type]
+    elif isinstance(given, str) and given in KNOWN_TYPES and given != TYPES[path_type]:
+        raise Rejected(f"the body's type {given!r} does not match the path /v1/{path_type} "
+                       f"({TYPES[path_type]}); send it to /v1/{given} or fix the type")
     return [message], {}
 
 
@@ -210,11 +228,37 @@ def _type_error(message: dict[str, Any]) -> str | None:
         value = get(name)
         if value is not None and not isinstance(value, dict):
             return f"'{name}' must be an object, got {type(value).__name__}"
+    for name in TIME_FIELDS:
+        if (reason := time_error(name, get(name))) is not None:
+            return reason
     value = get("messageId")
     if value is not None and not isinstance(value, str):
         return f"'messageId' must be a string, got {type(value).__name__}"
     if value is not None and not value.isascii() and not _is_unicode(value):
         return "'messageId' is not valid Unicode (it holds a lone surrogate)"
+    return None
+
+
+def time_error(name: str, value: Any) -> str | None:
+    """Why an ISO-8601 time cannot be analysed (outside years 1-9999 once in UTC), or None.
+
+    Text that is not ISO-8601 at all is kept (the analysis falls back to receivedAt); a real time
+    that overflows when converted to UTC (``0001-01-01T00:00:00+01:00``) would break every analysis
+    that reads it, so it is refused.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    try:
+        if parsed.tzinfo is not None:
+            parsed.astimezone(UTC)
+        parsed.replace(tzinfo=UTC).timestamp()
+    except (OverflowError, ValueError, OSError):
+        return (f"'{name}' {short(value, 40)} is outside what can be analysed "
+                "(years 0001-9999 once converted to UTC)")
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import socket
 import sqlite3
 import sys
@@ -33,6 +34,7 @@ HTTP_TIMEOUT = 15.0  # a harness answers in milliseconds; this only bounds a wed
 STREAM_TIMEOUT = 35.0  # the stream pings every 10 s; silence this long means it is gone
 FOLLOW_BACKLOG = 10  # like tail -f: the last few, then new ones as they arrive
 POLL_SECONDS = 0.5  # --db --follow re-reads the file this often
+API_PAGE = 10_000  # beacons per /api/beacons request (the server's MAX_PAGE)
 # Lazily imported subcommands: a module another part of the project provides, or not yet.
 LAZY_COMMANDS = {
     "repro": ("harness.repro", "repro", "Reproduce lost sign-ups per delivery mode and flow (real browser)."),
@@ -104,8 +106,12 @@ def cli() -> None:
               help="ISO-8601 instant the collector's clock (receivedAt, server-side calls) starts at "
                    "(env HARNESS_START_TIME; default: the real now)")
 @click.option("--trust-forwarded", is_flag=True, help="take the client IP from X-Forwarded-For")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="also answer requests for this Host name (repeatable; '.example.test' allows a domain, "
+                   "'*' any name). IPs, localhost, *.shop.test and --host always pass [env HARNESS_ALLOWED_HOSTS]")
 def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tracking_plan: str | None,
-          api_token: str | None, start_time: str | None, trust_forwarded: bool) -> None:
+          api_token: str | None, start_time: str | None, trust_forwarded: bool,
+          allowed_hosts: tuple[str, ...]) -> None:
     """Site + collector + inspection API + inspector in one process (Ctrl-C stops)."""
     from harness import timebase
     from harness.keys import Config
@@ -132,14 +138,21 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
     if not is_loopback(host):
         click.echo(f"warning: binding {host} exposes the harness beyond this machine"
                    + ("" if api_token else "; consider --api-token"), err=True)
+        click.echo("note: the inspector and API answer Host names that are IPs, localhost, *.shop.test or "
+                   "--host; add others with --allowed-host NAME", err=True)
+    from harness.store import StoreInUse
+
     default_db = click.get_current_context().get_parameter_source("db") == click.core.ParameterSource.DEFAULT
     try:
         check_store_path(db, create_dirs=default_db)  # only the default .harness/ folder is made for you
     except UsageProblem as exc:
         raise HarnessError(str(exc)) from None
-    config = Config(write_key=write_key, api_token=api_token, trust_forwarded=trust_forwarded, tracking_plan=plan)
+    config = Config(write_key=write_key, api_token=api_token, trust_forwarded=trust_forwarded, tracking_plan=plan,
+                    allowed_hosts=list(allowed_hosts))
     try:
         server = HarnessServer(host=host, port=port, db=db, config=config, snippet=profile)
+    except StoreInUse as exc:
+        raise HarnessError(str(exc)) from None
     except sqlite3.Error as exc:
         raise HarnessError(f"--db {db}: cannot use it as a store ({one_line(exc)}); move it away or pick another path"
                            ) from None
@@ -159,6 +172,9 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
         click.echo("Ctrl-C to stop.")
         sys.stdout.flush()
 
+    # Analysis (lint, profile pages) runs on worker threads; with the default 5 ms switch interval the
+    # event loop could wait that long for the GIL each time it wakes. 1 ms keeps collector answers prompt.
+    sys.setswitchinterval(0.001)
     try:
         server.run_forever(on_ready=ready)
     except OSError as exc:
@@ -276,12 +292,23 @@ class ServerSource:
         return doc[key]
 
     def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:
-        params: dict[str, Any] = dict(filters)
-        if limit:
-            params["limit"] = limit
-        doc = self.get("/api/beacons", params)
-        found = self._field(doc, "beacons", "/api/beacons")
-        return list(found), int(doc.get("total", len(found)))
+        """The last ``limit`` matching beacons (all when None), a page of at most API_PAGE at a time."""
+        found: list[Record] = []
+        total: int | None = None
+        before: int | None = None
+        while True:
+            want = API_PAGE if limit is None else min(API_PAGE, limit - len(found))
+            params: dict[str, Any] = {**filters, "limit": want, **({"before": before} if before else {})}
+            doc = self.get("/api/beacons", params)
+            page = list(self._field(doc, "beacons", "/api/beacons"))
+            if total is None:
+                total = int(doc.get("total", len(page)))
+            found[:0] = page
+            oldest = _seq(page[0]) if page else 0
+            if len(page) < want or (limit is not None and len(found) >= limit) or not oldest \
+                    or (before is not None and oldest >= before):  # a server without paging: one page
+                return found, total
+            before = oldest
 
     def bad(self) -> list[Record]:
         return list(self._field(self.get("/api/bad"), "bad", "/api/bad"))
@@ -428,27 +455,25 @@ class DbSource:
         return before
 
     def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:
-        found = self.store.query(**filters)
-        return (found[-limit:] if limit else found), len(found)
+        return self.store.page(limit=limit, **filters)
 
     def bad(self) -> list[Record]:
         return self.store.bad()
 
     def profiles(self) -> dict[str, Any]:
-        from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+        from harness import graph
 
-        beacons = self.store.all()
-        return {
-            "profiles": [p.to_dict() for p in build_profiles(beacons)],
-            "mtu": monthly_tracked_users(beacons),
-            "mtu_without_identify": mtu_without_identify(beacons),
-        }
+        limit = graph.PROFILES_PAGE
+        return self.store.profiles_page(limit, 0, "first", graph.messages_per_profile(limit, graph.MESSAGES_SHOWN))
 
     def lint(self) -> dict[str, Any]:
+        from harness.api import ANALYSIS_WINDOW, _scoped
         from harness.lint import has_errors, lint
 
-        findings = lint(self.store.all(), self.plan)
-        return {"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)}
+        records, stored = self.store.recent(ANALYSIS_WINDOW)
+        findings = lint(records, self.plan)
+        return _scoped({"findings": [f.to_dict() for f in findings], "errors": has_errors(findings)},
+                       len(records), stored)
 
     def follow(self, filters: dict[str, str], backlog: int, on_ready: Callable[[], None]) -> Iterator[Record]:
         """Tail the file: the last few, then every row another process commits (polled)."""
@@ -457,8 +482,9 @@ class DbSource:
         found, _ = self.beacons(filters, backlog)
         db = sqlite3.connect(f"file:{quote(str(Path(self.path).resolve()))}?mode=ro", uri=True)
         try:
-            everything = self.store.all()  # the file as it was opened: poll for rows after it
-            last = _seq(everything[-1]) if everything else 0
+            last = max((_seq(r) for r in found), default=0)  # the backlog's newest: poll for rows after it
+            if not found:
+                last = db.execute("SELECT coalesce(max(seq), 0) FROM beacons").fetchone()[0]
             on_ready()
             yield from found
             while True:
@@ -527,12 +553,24 @@ def _fit(console: Any, wide: bool) -> int | None:
     return None if wide else int(console.width)
 
 
+# Characters a terminal acts on or hides, escaped as \\uXXXX in JSON output (the value is unchanged):
+# DEL and the C1 controls (0x9b is CSI, as ESC [ is), lone surrogates (not UTF-8), the line and
+# paragraph separators, and the bidi controls that make text read differently from what it is.
+# JSON's own escaping already covers the C0 controls.
+_TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _terminal_safe(text: str) -> str:
+    """JSON text with the characters above escaped; they can only occur inside JSON strings."""
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(_terminal_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
 
 
 def _jsonl(record: Record) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return _terminal_safe(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
 
 
 # ---- harness beacons ------------------------------------------------------------------------------
@@ -635,6 +673,10 @@ def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timel
     found = doc.get("profiles") or []
     if found:
         console.print(views.profiles_table(found, width=_fit(console, wide)))
+        total = doc.get("total")
+        if isinstance(total, int) and total > len(found):
+            click.echo(f"(the first {len(found)} of {total} profiles; --format json has them page by page "
+                       "from /api/profiles?offset=N)")
     else:
         click.echo("No profiles: no beacons captured yet.")
     if timeline:

@@ -21,6 +21,7 @@ from aiohttp import web
 from harness import keys, transport
 from harness.beacon import (
     BATCH_PATHS,
+    MAX_REQUEST_BYTES,
     TYPES,
     Rejected,
     RequestInfo,
@@ -34,14 +35,18 @@ from harness.beacon import (
     split_request,
     status_for,
 )
-from harness.store import BeaconStore, Record, to_json
+from harness.store import BAD_RAW_KEEP, Record, bad_entry, to_json
 
 DEVICE_COOKIE = "hx_device"
 # RudderStack's BeaconQueue (useBeacon) posts {"batch": [...]} as text/plain to /beacon/v1/batch?writeKey=KEY:
 # sendBeacon can set no Authorization header, so the write key travels in the query.
 BEACON_PREFIX = "/beacon/v1/"
 CORS_HEADERS = "Content-Type, Authorization, Content-Encoding"
-RAW_KEEP = 65536  # characters of a rejected submission kept in the bad list
+RAW_KEEP = BAD_RAW_KEEP  # characters of a rejected submission kept in the bad list
+BAD_PER_REQUEST = 100  # rejected messages of one batch kept one by one; the rest are summed up in one entry
+REJECTED_IN_REPLY = 1_000  # per-message rejections listed in one reply
+READ_CHUNK = 64 * 1024
+BODY_SECONDS = 30.0  # a body trickled slower than this is cut off (408): one connection cannot hold a handler forever
 log = logging.getLogger(__name__)
 Stored = tuple[list[Record], int]  # what BeaconStore.add returns: (stored records, duplicates)
 Pending = list[tuple[list[Record], list[str], asyncio.Future[Stored]]]
@@ -122,10 +127,13 @@ def _same_key(given: str | None, expected: str) -> bool:
                                expected.encode("utf-8", "surrogatepass"))
 
 
-def _text(raw: bytes) -> str:
-    """The submission as text for the bad list: exact when UTF-8, escaped bytes otherwise."""
+def _text(raw: bytes, cut: bool = False) -> str:
+    """The submission as text for the bad list: exact when UTF-8, escaped bytes otherwise.
+
+    ``cut``: only the start of a longer body was read.
+    """
     text = raw[:RAW_KEEP].decode("utf-8", errors="backslashreplace")
-    return text if len(raw) <= RAW_KEEP else text + "...(truncated)"
+    return text if len(raw) <= RAW_KEEP and not cut else text + "...(truncated)"
 
 
 async def preflight(request: web.Request) -> web.StreamResponse:
@@ -138,20 +146,67 @@ async def preflight(request: web.Request) -> web.StreamResponse:
     return _cors(request, response)
 
 
+def _store_reason(exc: sqlite3.Error) -> str:
+    """``store error: SQLITE_FULL: database or disk is full``: the SQLite error code first, then its text."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return f"store error: {name}: {exc}" if name else f"store error: {exc}"
+
+
+def _keep_bad(request: web.Request, entries: list[Record], received: int | None = None,
+              rejected: int | None = None) -> None:
+    """Put rejections in the bad list (one transaction); a store that cannot write is logged, not a 500."""
+    try:
+        request.app[keys.STORE].add_bad_many(entries, received, rejected)
+    except sqlite3.Error as exc:
+        log.error("cannot keep a rejected submission in the bad list: %s", _store_reason(exc))
+
+
+async def _read_body(request: web.Request) -> tuple[bytes, bool]:
+    """The body, read in chunks and never past MAX_REQUEST_BYTES: (bytes, True) when it fits.
+
+    A bigger one -- announced by Content-Length, or found while reading a chunked one -- gives
+    (its first bytes, False) without reading the rest into memory (aiohttp drains it after the reply).
+    """
+    announced = request.content_length
+    if announced is not None and announced > MAX_REQUEST_BYTES:
+        head = await request.content.read(min(announced, RAW_KEEP))
+        return head, False
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks), True
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            return b"".join(chunks)[:RAW_KEEP], False
+        chunks.append(chunk)
+
+
 async def collect(request: web.Request) -> web.StreamResponse:
     """POST /v1/{type}: parse, authenticate, validate, store, then reply (after commit)."""
-    store = request.app[keys.STORE]
     kind = request.match_info["kind"]
     try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        reason = "request body exceeds the largest body the server reads"  # app client_max_size
-        store.add_bad(reason, "(body not read)", 413, request.path)
-        return _reply(request, 413, {"error": "rejected", "reason": reason})
+        async with asyncio.timeout(BODY_SECONDS):
+            raw, whole = await _read_body(request)
+    except TimeoutError:
+        reason = f"request body not received within {BODY_SECONDS:g} s"
+        _keep_bad(request, [bad_entry(reason, "(body not read)", 408, request.path)])
+        response = _reply(request, 408, {"error": "request timeout", "reason": reason})
+        response.force_close()
+        return response
+    if not whole:
+        size = request.content_length
+        reason = (f"request body is {size} bytes; the limit is {MAX_REQUEST_BYTES}" if size is not None
+                  else f"request body is over {MAX_REQUEST_BYTES} bytes; the limit is {MAX_REQUEST_BYTES}")
+        _keep_bad(request, [bad_entry(reason, _text(raw, cut=True), 413, request.path)])
+        response = _reply(request, 413, {"error": "rejected", "reason": reason})
+        response.force_close()  # the rest of the body is not read: this connection is done
+        return response
     beacon = request.path.startswith(BEACON_PREFIX)
     if (kind not in BATCH_PATHS) if beacon else (kind not in TYPES and kind not in BATCH_PATHS):
         reason = f"unknown endpoint {BEACON_PREFIX if beacon else '/v1/'}{kind}"
-        store.add_bad(reason, _text(raw), 404, request.path)
+        _keep_bad(request, [bad_entry(reason, _text(raw), 404, request.path)])
         return _reply(request, 404, {"error": "not found", "reason": reason})
     action = request.app[keys.FAULTS].take()
     if action.drop:
@@ -166,37 +221,59 @@ async def collect(request: web.Request) -> web.StreamResponse:
     try:
         status, payload = await _ingest(request, kind, raw)
     except sqlite3.Error as exc:  # the store cannot commit: nothing acknowledged, the client retries
-        log.exception("store failed")
-        status, payload = 503, {"error": "store unavailable", "reason": f"store error: {exc}"}
+        log.error("store failed: %s", _store_reason(exc))
+        status, payload = 503, {"error": "store unavailable", "reason": _store_reason(exc)}
     if action.delay_ms:
         await asyncio.sleep(action.delay_ms / 1000)
     return _reply(request, status, payload)
 
 
+def _key_error(expected: str, messages: list[Any], shared: dict[str, Any], header_key: str | None) -> str | None:
+    """Why the request is not authorised, or None: every write key it carries must be the right one.
+
+    The key may come from Basic auth, the batch body or each message; each one given is checked
+    (a right header does not cover a wrong key in a message), and each message needs at least one.
+    """
+    def given(value: Any) -> bool:  # a key is a non-empty string; anything else is no key at all
+        return isinstance(value, str) and value != ""
+
+    batch_key = shared.get("writeKey")
+    request_keys = [k for k in (header_key, batch_key) if given(k)]
+    for key in request_keys:
+        if not _same_key(key, expected):
+            return "wrong write key"
+    for index, message in enumerate(messages):
+        own = message.get("writeKey") if isinstance(message, dict) else None
+        where = f" in message {index}" if len(messages) > 1 else ""
+        if given(own) and not _same_key(own, expected):
+            return f"wrong write key{where}"
+        if not request_keys and not given(own):
+            return f"missing write key{where}"
+    return None
+
+
 async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dict[str, Any]]:
     """Everything between the bytes and the reply; returns (status, JSON payload)."""
     app = request.app
-    store = app[keys.STORE]
     path = request.path
     plain = raw  # what the client meant to send, kept exactly in the bad list, once decompressed
     try:
         plain = decompress(raw, request.headers.get("Content-Encoding", ""))
         messages, shared = split_request(kind, parse_json(plain))
     except Rejected as exc:
-        store.add_bad(exc.reason, _text(plain), exc.status, path)
+        _keep_bad(request, [bad_entry(exc.reason, _text(plain), exc.status, path)])
         return exc.status, {"error": "rejected", "reason": exc.reason}
 
     header_key = _basic_auth_key(request.headers.get("Authorization", ""))
+    if not header_key and path.startswith(BEACON_PREFIX):  # RudderStack's beacon endpoint: ?writeKey=KEY
+        header_key = request.query.get("writeKey") or None
+    expected = app[keys.CONFIG].write_key
+    if expected and (reason := _key_error(expected, messages, shared, header_key)) is not None:
+        _keep_bad(request, [bad_entry(reason, _text(plain), 401, path)], received=len(messages))
+        return 401, {"error": "unauthorized", "reason": reason}
     body_key = shared.get("writeKey") or next(
         (m.get("writeKey") for m in messages if isinstance(m, dict) and m.get("writeKey")), None)
     write_key = header_key or (body_key if isinstance(body_key, str) else None)
-    if not write_key and path.startswith(BEACON_PREFIX):  # RudderStack's beacon endpoint: ?writeKey=KEY
-        write_key = request.query.get("writeKey") or None
-    expected = app[keys.CONFIG].write_key
-    if expected and not _same_key(write_key, expected):
-        reason = "missing write key" if not write_key else "wrong write key"
-        store.add_bad(reason, _text(plain), 401, path, received=len(messages))
-        return 401, {"error": "unauthorized", "reason": reason}
 
     info = RequestInfo(
         path=path,
@@ -209,42 +286,59 @@ async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dic
         transport=transport.observed(request.query, request.headers),
     )
     single = kind not in BATCH_PATHS
-    valid, bodies, rejected = _accept(store, messages, shared, info, single, plain)
+    valid, bodies, rejected, entries = _accept(messages, shared, info, single, plain)
     del messages, shared  # not kept alive (and aged by the GC) while waiting for the commit
+    if rejected:
+        _keep_bad(request, entries, received=len(rejected), rejected=len(rejected))
     stored, duplicates = await app[COMMITS].add(valid, bodies) if valid else ([], 0)
     if rejected:
         first = rejected[0]["reason"]
         status = status_for(first) if single else 400
-        return status, {"error": "invalid message(s)", "reason": first, "stored": len(stored),
-                        "duplicates": duplicates, "rejected": rejected}
+        payload: dict[str, Any] = {"error": "invalid message(s)", "reason": first, "stored": len(stored),
+                                   "duplicates": duplicates, "rejected": rejected[:REJECTED_IN_REPLY]}
+        if len(rejected) > REJECTED_IN_REPLY:
+            payload["rejected_total"] = len(rejected)
+        return status, payload
     return 200, {"success": True}
 
 
-def _accept(store: BeaconStore, messages: list[Any], shared: dict[str, Any], info: RequestInfo, single: bool,
-            plain: bytes) -> tuple[list[Record], list[str], list[dict[str, Any]]]:
-    """Validate and enrich each message; put each rejected one in the bad list.
+def _accept(messages: list[Any], shared: dict[str, Any], info: RequestInfo, single: bool, plain: bytes
+            ) -> tuple[list[Record], list[str], list[dict[str, Any]], list[Record]]:
+    """Validate and enrich each message.
 
-    Returns the records to store, their stored JSON (made once: it also bounds a message's size)
-    and the rejections.
+    Returns the records to store, their stored JSON (made once: it also bounds a message's size),
+    the rejections, and their bad-list entries (the first BAD_PER_REQUEST one by one, then one
+    entry summing up the rest).
     """
     valid: list[Record] = []
     bodies: list[str] = []
     rejected: list[dict[str, Any]] = []
+    entries: list[Record] = []
     for index, original in enumerate(messages):
         message = merge_shared(original, shared)
         reason = check(message)
         if reason is None:
             record = enrich(message, {}, info)
-            body = to_json(record)
-            reason = size_error(message, len(body))
-            if reason is None:
-                valid.append(record)
-                bodies.append(body)
-                continue
+            try:
+                body = to_json(record)
+            except ValueError:  # NaN/Infinity cannot come from parsed JSON; refused here all the same
+                reason = "message holds a number that is not finite (NaN or Infinity)"
+            else:
+                reason = size_error(message, len(body))
+                if reason is None:
+                    valid.append(record)
+                    bodies.append(body)
+                    continue
         rejected.append({"index": index, "reason": reason})
-        store.add_bad(reason, _text(plain) if single else _raw_message(original), status_for(reason), info.path,
-                      **({} if single else {"index": index}))
-    return valid, bodies, rejected
+        if len(entries) < BAD_PER_REQUEST:
+            entries.append(bad_entry(reason, _text(plain) if single else _raw_message(original),
+                                     status_for(reason), info.path, **({} if single else {"index": index})))
+    if len(rejected) > BAD_PER_REQUEST:
+        more = len(rejected) - BAD_PER_REQUEST
+        entries.append(bad_entry(
+            f"{more} more rejected messages of this batch are counted but not kept one by one "
+            f"(the first {BAD_PER_REQUEST} are)", "", 400, info.path, count=more))
+    return valid, bodies, rejected, entries
 
 
 def _raw_message(message: Any) -> str:

@@ -24,6 +24,19 @@ class Config:
     default_delivery: str | None = None
     self_url: str = ""  # where the server reaches itself (server-side library); set at start
     extra: dict[str, Any] = field(default_factory=dict)
+    # Host names served besides IPs, localhost and *.shop.test (the server adds its own host names);
+    # see harness.guard. "*" allows any, ".example.test" a whole domain.
+    allowed_hosts: list[str] = field(default_factory=list)
+    _allowed: tuple[tuple[str, ...], frozenset[str]] | None = field(default=None, repr=False, compare=False)
+
+    def allowed_host_set(self) -> frozenset[str]:
+        """``allowed_hosts`` normalised (cached until the list changes)."""
+        names = tuple(self.allowed_hosts)
+        if self._allowed is None or self._allowed[0] != names:
+            from harness.guard import normalise
+
+            self._allowed = (names, normalise(names))
+        return self._allowed[1]
 
 
 CONFIG = web.AppKey("config", Config)

@@ -65,8 +65,15 @@ class HarnessServer:
     config: keys.Config = field(default_factory=keys.Config)
     snippet: SnippetProfile | str | None = None
     public_host: str | None = None  # the address browsers use, if not ``host``
+    # a connection must send a complete request head within this many seconds of opening (or of its
+    # previous response); slower ones -- slowloris -- are closed. Also the keep-alive idle timeout.
+    header_timeout: float = 10.0
 
     def __post_init__(self) -> None:
+        from harness.guard import env_allowed_hosts
+
+        own = [h for h in (self.host, self.public_host) if h and h not in ("0.0.0.0", "::")]
+        self.config.allowed_hosts.extend(n for n in [*own, *env_allowed_hosts()] if n not in self.config.allowed_hosts)
         self.store = BeaconStore(self.db)
         self.app = create_app(self.store, self.config, self.snippet)
         self.faults: Faults = self.app[keys.FAULTS]
@@ -86,7 +93,8 @@ class HarnessServer:
 
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
-                                    auto_decompress=False)  # the collector decodes gzip itself, with limits
+                                    auto_decompress=False,  # the collector decodes gzip itself, with limits
+                                    keepalive_timeout=self.header_timeout)  # armed from connection start
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import re
 import sqlite3
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import graph
+
 Record = dict[str, Any]
+log = logging.getLogger(__name__)
 Listener = Callable[[Record], None]
 
 SCHEMA = """
@@ -36,7 +41,16 @@ CREATE TABLE IF NOT EXISTS bad (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-COUNTERS = ("received", "duplicates", "unauthorized")
+COUNTERS = ("received", "duplicates", "unauthorized", "bad")
+BAD_LIMIT = 1_000  # rejected submissions kept (oldest out); the "bad" counter keeps the total
+BAD_BYTES = 4 * 1024 * 1024  # ... and at most this much of their JSON
+BAD_RAW_KEEP = 16 * 1024  # characters of a rejected body kept in its entry
+IGNORED_IN_CONFLICTS = ("receivedAt", "sentAt", "_meta", "_metadata")  # differ between honest re-sends
+
+
+class StoreInUse(RuntimeError):
+    """Another harness server (another process, or another store in this one) writes this file."""
+
 LAST_SEQ = """SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'beacons'), 0),
                   coalesce((SELECT max(seq) FROM beacons), 0))"""  # what AUTOINCREMENT continues from
 
@@ -138,6 +152,9 @@ class BeaconStore:
     db_path: str = ":memory:"
     memory_limit: int = 20_000  # beacons kept decoded in memory; older ones are read back from SQLite
     memory_bytes: int = 16 * 1024 * 1024  # ... and at most this much of their JSON, so big beacons stay bounded
+    readonly: bool = False  # a reader (the CLI's --db): takes no writer lock
+    bad_limit: int = BAD_LIMIT
+    bad_bytes: int = BAD_BYTES
     _records: deque[Record] = field(init=False)
     _listeners: list[Listener] = field(init=False, default_factory=list)
     _duplicate_listeners: list[Callable[[Any], None]] = field(init=False, default_factory=list)
@@ -151,20 +168,81 @@ class BeaconStore:
         self._wal = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crash (kill -9)
         self._db.executescript(SCHEMA)
+        graph.setup(self._db)
+        self._lock_fd: int | None = None
+        if self.db_path != ":memory:" and not self.readonly:
+            self._take_writer_lock()
         self._checkpointer: Checkpointer | None = None  # started by the first write to a file
         self._records = deque()
         self._sizes: deque[int] = deque()  # JSON length of each record in the window
         self._window_bytes = 0
+        self._bad_rows: deque[tuple[int, int]] = deque()  # (id, JSON length) of the kept bad entries, oldest first
+        self._bad_kept_bytes = 0
+        self._pending_cut = 0  # bad rows an open transaction deletes (applied to _bad_rows after COMMIT)
+        self._local = threading.local()  # each reading thread's read-only connection (file stores)
+        self._generation = 0  # bumped by clear(): cached analysis of an older generation is stale
+        self._graph = graph.Cache()  # what committed graph updates learnt (see harness.graph.Cache)
+        self._readers: list[sqlite3.Connection] = []
         self._stats = Stats()
         self._load()
+
+    def _take_writer_lock(self) -> None:
+        """One writer per file: a second server on the same --db would each see part of the beacons.
+
+        An advisory ``flock`` on the database file itself (SQLite's own locks are POSIX byte-range
+        locks, independent of it); released when the store closes or the process dies.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, as before
+            return
+        fd = os.open(self.db_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            self._db.close()
+            raise StoreInUse(f"{self.db_path} is in use by another harness server; stop it, or give this one "
+                             "another --db (readers such as `harness beacons --db` need no lock)") from None
+        self._lock_fd = fd
 
     # ---- loading and writing -------------------------------------------------------------
     def _load(self) -> None:
         """Pick up what an earlier run committed to the same file."""
-        for name, value in self._db.execute("SELECT name, value FROM counters"):
-            setattr(self._stats, name, value)
+        counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+        for name, value in counters.items():
+            if name in COUNTERS:
+                setattr(self._stats, name, value)
         self._stats.stored = self._db.execute("SELECT COUNT(*) FROM beacons").fetchone()[0]
-        self._stats.bad = self._db.execute("SELECT COUNT(*) FROM bad").fetchone()[0]
+        self._bad_rows.extend(self._db.execute("SELECT id, length(body) FROM bad ORDER BY id"))
+        self._bad_kept_bytes = sum(size for _, size in self._bad_rows)
+        if "bad" not in counters:  # a store written before the bad list was capped: every entry is still there
+            self._stats.bad = len(self._bad_rows)
+        if not self.readonly:
+            self._trim_bad_now()
+            self._catch_up_graph()
+
+    def _catch_up_graph(self, chunk: int = 5_000) -> None:
+        """A store written before the identity graph existed (or by an older harness): add what it lacks."""
+        done = graph.analysed_seq(self._db)
+        last = self._db.execute("SELECT coalesce(max(seq), 0) FROM beacons").fetchone()[0]
+        if done >= last:
+            return
+        log.info("building the identity graph of %s (%d beacons)", self.db_path, last - done)
+        while True:
+            rows = self._db.execute("SELECT seq, body FROM beacons WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    (done, chunk)).fetchall()
+            if not rows:
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                tx = graph.apply(self._db, [(seq, self._decode(seq, body)) for seq, body in rows], self._graph)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            self._graph.commit(tx)
+            done = rows[-1][0]
         rows = self._db.execute(
             "SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (self.memory_limit,)
         ).fetchall()
@@ -183,18 +261,30 @@ class BeaconStore:
 
     @staticmethod
     def _decode(seq: int, body: str) -> Record:
-        record = json.loads(body)
+        record = from_json(body)
         record.setdefault("_meta", {})["seq"] = seq
         return record
 
-    def _bump(self, name: str, n: int) -> None:
-        if n:
+    def _count(self, deltas: dict[str, int]) -> None:
+        """Add to the persisted counters inside the open transaction; :meth:`_counted` applies them in memory."""
+        for name, n in deltas.items():
+            if n:
+                self._db.execute(
+                    "INSERT INTO counters(name, value) VALUES(?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                    (name, n),
+                )
+
+    def _counted(self, deltas: dict[str, int]) -> None:
+        """After COMMIT only: live stats never count what a failed transaction rolled back."""
+        for name, n in deltas.items():
             setattr(self._stats, name, getattr(self._stats, name) + n)
-            self._db.execute(
-                "INSERT INTO counters(name, value) VALUES(?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                (name, n),
-            )
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open (SQLite ends one itself on some errors, e.g. SQLITE_FULL)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the original error is the one worth raising
+                self._db.execute("ROLLBACK")
 
     def add(self, records: Iterable[Record], received: int | None = None,
             bodies: list[str] | None = None) -> tuple[list[Record], int]:
@@ -222,26 +312,40 @@ class BeaconStore:
                 seq = self._db.execute(LAST_SEQ).fetchone()[0]
                 ids = [self._id_key(r["messageId"]) for records, _ in groups for r in records]
                 seen = self._stored_ids(ids)
+                new_bodies: dict[Any, str] = {}
+                fresh: list[tuple[int, Record]] = []
+                conflicts: list[tuple[Any, str, str | None]] = []  # (messageId, re-sent body, first body if new here)
                 keys = iter(ids)
                 for records, bodies in groups:
                     stored: list[Record] = []
                     for i, record in enumerate(records):
                         mid = next(keys)
+                        body = bodies[i] if bodies is not None else to_json(record)
                         if mid in seen:
                             repeated.append(mid)
+                            conflicts.append((mid, body, new_bodies.get(mid)))
                             continue
                         seen.add(mid)
                         seq += 1
-                        rows.append((seq, mid, bodies[i] if bodies is not None else to_json(record)))
+                        rows.append((seq, mid, body))
+                        fresh.append((seq, record))
+                        new_bodies[mid] = body
                         stored.append(record)
                     results.append((stored, len(records) - len(stored)))
                 self._db.executemany("INSERT INTO beacons(seq, message_id, body) VALUES(?, ?, ?)", rows)
-                self._bump("received", sum(received) if received is not None else len(ids))
-                self._bump("duplicates", len(ids) - len(rows))
+                graph_tx = graph.apply(self._db, fresh, self._graph)  # profiles and MTU: same transaction
+                notes = self._conflict_notes(conflicts)
+                bad_kept = self._insert_bad(notes) if notes else []
+                deltas = {"received": sum(received) if received is not None else len(ids),
+                          "duplicates": len(ids) - len(rows)}
+                self._count(deltas)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+            self._counted(deltas)
+            self._bad_kept(bad_kept)
+            self._graph.commit(graph_tx)
             self._wrote()
             new = [record for stored, _ in results for record in stored]
             for record, (seq, _, body) in zip(new, rows, strict=True):
@@ -257,6 +361,32 @@ class BeaconStore:
             for on_duplicate in duplicate_listeners:
                 on_duplicate(mid)
         return results
+
+    def _conflict_notes(self, conflicts: list[tuple[Any, str, str | None]]) -> list[Record]:
+        """A messageId re-sent with *different* content: still a duplicate (the first copy is kept),
+        but a bad-list note says so, quoting the dropped copy. Honest re-sends (same content, new
+        sentAt/receivedAt) leave no note."""
+        if not conflicts:
+            return []
+        earlier = {mid: body for mid, body in self._stored_bodies([m for m, _, first in conflicts if first is None])}
+        notes: list[Record] = []
+        for mid, body, first in conflicts:
+            original = first if first is not None else earlier.get(mid)
+            if original is None or _same_content(original, body):
+                continue
+            notes.append(bad_entry(
+                f"messageId {_short(mid)} was already stored with different content; this copy was dropped "
+                "as a duplicate (the first one is kept)", body, 200, "", kind="conflict"))
+        return notes
+
+    def _stored_bodies(self, ids: list[Any]) -> list[tuple[Any, str]]:
+        found: list[tuple[Any, str]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.extend(self._db.execute(f"SELECT message_id, body FROM beacons WHERE message_id IN ({marks})",
+                                          chunk))
+        return found
 
     def _wrote(self) -> None:
         """After a commit: checkpoint soon, off this thread (the first write to a file starts the checkpointer)."""
@@ -288,42 +418,100 @@ class BeaconStore:
                 received: int = 1, **extra: Any) -> Record:
         """Keep a rejected submission with its reason: bad input is explained, never dropped silently.
 
-        ``raw`` is the submission as sent (bytes are kept as UTF-8 text, other bytes escaped);
-        ``extra`` adds context such as a batch ``index``.
+        ``raw`` is the submission as sent (bytes are kept as UTF-8 text, other bytes escaped; cut to
+        BAD_RAW_KEEP characters); ``extra`` adds context such as a batch ``index``.
         """
-        text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="backslashreplace")
-        entry: Record = {
-            "reason": reason,
-            "status": status,
-            "path": path,
-            "receivedAt": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
-            **extra,
-            "raw": text,
-        }
+        return self.add_bad_many([bad_entry(reason, raw, status, path, **extra)], received)[0]
+
+    def add_bad_many(self, entries: list[Record], received: int | None = None, rejected: int | None = None
+                     ) -> list[Record]:
+        """Several rejections of one request in one transaction (see :func:`bad_entry`).
+
+        ``received`` messages are counted as received (default: one per entry) and ``rejected`` as
+        bad (default: one per entry; more when a huge batch keeps only its first rejections). The
+        list keeps the newest ``bad_limit`` entries within ``bad_bytes``; the counters keep the totals.
+        """
+        received = len(entries) if received is None else received
+        rejected = len(entries) if rejected is None else rejected
+        deltas = {"received": received, "bad": rejected,
+                  "unauthorized": sum(1 for e in entries if e.get("status") == 401)}
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute("INSERT INTO bad(body) VALUES(?)", (to_json(entry),))
-                self._bump("received", received)
-                if status == 401:
-                    self._bump("unauthorized", 1)
+                kept = self._insert_bad(entries)
+                self._count(deltas)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+            self._bad_kept(kept)
+            self._counted(deltas)
             self._wrote()
-            entry["id"] = cur.lastrowid
-            self._stats.bad += 1
             self._changed.notify_all()
-        return entry
+        return entries
+
+    def _insert_bad(self, entries: list[Record]) -> list[tuple[int, int]]:
+        """INSERT the entries (inside the caller's transaction) and drop the oldest beyond the caps.
+
+        Returns (id, size) of the new rows; :meth:`_bad_kept` records them once committed.
+        """
+        kept: list[tuple[int, int]] = []
+        for entry in entries:
+            body = to_json(entry)
+            cur = self._db.execute("INSERT INTO bad(body) VALUES(?)", (body,))
+            entry["id"] = cur.lastrowid
+            kept.append((int(cur.lastrowid or 0), len(body)))
+        rows = len(self._bad_rows) + len(kept)
+        size = self._bad_kept_bytes + sum(n for _, n in kept)
+        cut = 0  # how many of the oldest rows go
+        everything = list(self._bad_rows) + kept if rows > self.bad_limit or size > self.bad_bytes else []
+        while everything and cut < len(everything) - 1 and (rows - cut > self.bad_limit or size > self.bad_bytes):
+            size -= everything[cut][1]
+            cut += 1
+        if cut:
+            self._db.execute("DELETE FROM bad WHERE id <= ?", (everything[cut - 1][0],))
+        self._pending_cut = cut
+        return kept
+
+    def _bad_kept(self, kept: list[tuple[int, int]]) -> None:
+        self._bad_rows.extend(kept)
+        self._bad_kept_bytes += sum(n for _, n in kept)
+        for _ in range(self._pending_cut):
+            self._bad_kept_bytes -= self._bad_rows.popleft()[1]
+        self._pending_cut = 0
+
+    def _trim_bad_now(self) -> None:
+        """At open: a store written before the caps (or with bigger ones) is cut down to them."""
+        if len(self._bad_rows) <= self.bad_limit and self._bad_kept_bytes <= self.bad_bytes:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_bad([])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._bad_kept([])
 
     def clear(self) -> None:
         """Forget everything (tests start empty; DELETE /api/beacons)."""
         with self._lock:
-            self._db.executescript("BEGIN; DELETE FROM beacons; DELETE FROM bad; DELETE FROM counters; COMMIT;")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("beacons", "bad", "counters"):
+                    self._db.execute(f"DELETE FROM {table}")
+                graph.clear(self._db)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            self._graph.clear()
+            self._generation += 1
             self._records.clear()
             self._sizes.clear()
             self._window_bytes = 0
+            self._bad_rows.clear()
+            self._bad_kept_bytes = 0
             self._stats = Stats()
             self._changed.notify_all()
 
@@ -338,40 +526,138 @@ class BeaconStore:
         )
 
     def page(self, type: str | None = None, event: str | None = None, since: int | str | None = None,
-             limit: int | None = None, **filters: Any) -> tuple[list[Record], int]:
+             limit: int | None = None, before: int | None = None, **filters: Any) -> tuple[list[Record], int]:
         """The last ``limit`` matching beacons (all when None) and how many matched in total.
 
-        Past the memory window it streams rows from SQLite (pre-filtered there with json_extract),
-        keeping only ``limit`` decoded records, so asking for a few recent beacons of a huge store
-        stays cheap in memory.
+        ``since`` is a seq (beacons after it) or an ISO time (received at or after it); ``before``
+        a seq (beacons before it: paging back). Served from the memory window when it holds every
+        candidate; otherwise from SQLite -- on a read-only connection of the calling thread (file
+        stores), so a read never holds the writer's lock -- with the filters in SQL and ``LIMIT``,
+        decoding only the rows returned. Filters SQL cannot express exactly (a bool, a key with odd
+        characters) fall back to streaming rows through :func:`matches`, keeping only ``limit``.
         """
         after = _seq(since)
-        kept: deque[Record] = deque(maxlen=limit) if limit else deque()
-        total = 0
         with self._lock:
-            if self._window_covers(after):
-                rows: Iterable[Record] = list(self._records)
-            else:
-                sql, args = _prefilter(type, event, after, filters)
-                rows = (self._decode(s, b) for s, b in self._db.execute(sql, args))
-            for record in rows:
-                if matches(record, type, event, **filters) and _after(record, since):
+            unfiltered = type is None and event is None and not filters and before is None and not since
+            if unfiltered and limit and len(self._records) >= min(limit, self._stats.stored):
+                # the newest few of a big store (the inspector's backlog): straight from the window
+                return list(self._records)[-limit:], self._stats.stored
+            window = list(self._records) if self._window_covers(after) else None
+        if window is not None:
+            kept: deque[Record] = deque(maxlen=limit) if limit else deque()
+            total = 0
+            for record in window:
+                if matches(record, type, event, **filters) and _after(record, since) and _before(record, before):
+                    total += 1
+                    kept.append(record)
+            return list(kept), total
+        exact = _sql_filter(type, event, since, before, filters)
+        if exact is not None:
+            where, args = exact
+            clause = f" WHERE {where}" if where else ""
+            with self._reading() as db:
+                total = db.execute(f"SELECT COUNT(*) FROM beacons{clause}", args).fetchone()[0]
+                sql = f"SELECT seq, body FROM beacons{clause} ORDER BY seq DESC" + (" LIMIT ?" if limit else "")
+                rows = db.execute(sql, [*args, *([limit] if limit else [])]).fetchall()
+            return [self._decode(seq, body) for seq, body in reversed(rows)], total
+        kept = deque(maxlen=limit) if limit else deque()
+        total = 0
+        sql, args = _prefilter(type, event, after, filters)
+        with self._reading() as db:
+            for seq, body in db.execute(sql, args):
+                record = self._decode(seq, body)
+                if matches(record, type, event, **filters) and _after(record, since) and _before(record, before):
                     total += 1
                     kept.append(record)
         return list(kept), total
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection to read from: this thread's read-only one (file stores, WAL: no writer lock held,
+        a consistent snapshot per statement), else the writer's own under its lock (``:memory:``)."""
+        if self.db_path == ":memory:" or not self._wal:
+            with self._lock:
+                yield self._db
+            return
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(f"{Path(self.db_path).resolve().as_uri()}?mode=ro", uri=True,
+                                 check_same_thread=False, isolation_level=None)
+            self._local.db = db
+            with self._lock:
+                self._readers.append(db)
+        yield db
+
     def query(self, type: str | None = None, event: str | None = None, since: int | str | None = None,
-              limit: int | None = None, **filters: Any) -> list[Record]:
+              limit: int | None = None, before: int | None = None, **filters: Any) -> list[Record]:
         """Beacons in arrival order matching type/event/field filters; ``since`` is a seq or ISO time."""
-        return self.page(type, event, since, limit, **filters)[0]
+        return self.page(type, event, since, limit, before, **filters)[0]
+
+    # ---- analysis (the identity graph, see harness.graph) --------------------------------------
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the beacons analysis reads change: (clear generation, beacons stored)."""
+        with self._lock:
+            return self._generation, self._stats.stored
+
+    def profiles_page(self, limit: int | None = None, offset: int = 0, order: str = "first",
+                      messages: int = graph.MESSAGES_SHOWN) -> dict[str, Any]:
+        """Identity profiles (a page of them) and Monthly Tracked Users, from the identity graph.
+
+        Indexed reads of one consistent snapshot: nothing scales with the store's size but the
+        page asked for. A store file written by an older harness and opened read-only has no
+        graph yet: then the profiles are computed from every beacon, as before.
+        """
+        with self._reading() as db:
+            snapshot = not db.in_transaction and db is not self._db
+            if snapshot:
+                db.execute("BEGIN")  # one read snapshot for every query below (WAL: writers go on)
+            try:
+                last = db.execute("SELECT coalesce(max(seq), 0) FROM beacons").fetchone()[0]
+                if graph.analysed_seq(db) >= last:
+                    return {
+                        "profiles": graph.profiles(db, limit, offset, order, messages, decode=from_json),
+                        "total": graph.profile_count(db),
+                        "mtu": graph.monthly_tracked_users(db),
+                        "mtu_without_identify": graph.mtu_without_identify(db),
+                    }
+            finally:
+                if snapshot:
+                    db.execute("COMMIT")
+        return self._profiles_from_beacons(limit, offset)
+
+    def _profiles_from_beacons(self, limit: int | None, offset: int) -> dict[str, Any]:
+        from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+
+        beacons = self.all()
+        found = build_profiles(beacons)
+        return {"profiles": [p.to_dict() for p in found[offset:None if limit is None else offset + limit]],
+                "total": len(found), "mtu": monthly_tracked_users(beacons),
+                "mtu_without_identify": mtu_without_identify(beacons)}
+
+    def recent(self, limit: int) -> tuple[list[Record], int]:
+        """The newest ``limit`` beacons (from the memory window when it holds them) and how many are stored."""
+        with self._lock:
+            if len(self._records) >= min(limit, self._stats.stored):
+                window = list(self._records)[-limit:] if limit < len(self._records) else list(self._records)
+                return window, self._stats.stored
+        found, total = self.page(limit=limit)
+        return found, total
 
     def all(self) -> list[Record]:
         return self.query()
 
     def bad(self) -> list[Record]:
+        """Every kept rejection, oldest first (at most ``bad_limit``)."""
+        return self.bad_page()[0]
+
+    def bad_page(self, since: int | None = None, limit: int | None = None) -> tuple[list[Record], int]:
+        """Kept rejections with id > ``since``, the newest ``limit`` of them, oldest first; and how many are kept."""
+        where, args = ("WHERE id > ?", [since]) if since is not None else ("", [])
+        sql = f"SELECT id, body FROM bad {where} ORDER BY id DESC" + (" LIMIT ?" if limit else "")
         with self._lock:
-            rows = self._db.execute("SELECT id, body FROM bad ORDER BY id").fetchall()
-        return [{**json.loads(body), "id": i} for i, body in rows]
+            rows = self._db.execute(sql, [*args, *([limit] if limit else [])]).fetchall()
+            kept = len(self._bad_rows)
+        return [{**from_json(body), "id": i} for i, body in reversed(rows)], kept
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -436,7 +722,13 @@ class BeaconStore:
         with self._lock:
             if self._checkpointer is not None:
                 self._checkpointer.stop()
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._db.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # closing the descriptor releases the flock
+                self._lock_fd = None
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -446,6 +738,52 @@ def _seq(since: int | str | None) -> int | None:
     if isinstance(since, int) and not isinstance(since, bool):
         return since
     return int(since) if isinstance(since, str) and since.isdigit() else None
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _sql_filter(type: str | None, event: str | None, since: int | str | None, before: int | None,
+                filters: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    """A WHERE clause selecting exactly what :func:`matches`, :func:`_after` and :func:`_before` would,
+    or None when some condition has no exact SQL form (then rows are checked in Python)."""
+    where: list[str] = []
+    args: list[Any] = []
+    wanted = {"type": type, "event": event, **filters}
+    for key, want in wanted.items():
+        if key in ("type", "event") and want is None:
+            continue  # not asked for
+        parts = key.replace("__", ".").split(".")
+        if not all(_PLAIN_KEY.match(p) for p in parts):
+            return None
+        path = "$." + ".".join(parts)
+        if want is None:  # Python: missing, null, or under something that is not an object
+            where.append(f"json_extract(body, '{path}') IS NULL")
+        elif isinstance(want, str):
+            where.append(f"json_type(body, '{path}') = 'text' AND json_extract(body, '{path}') = ?")
+            args.append(want)
+        elif isinstance(want, int) and not isinstance(want, bool) and _INT64[0] <= want <= _INT64[1]:
+            # SQLite gives true/false as 1/0 and compares 5 = 5.0, as Python's == does
+            where.append(f"json_type(body, '{path}') IN ('integer', 'real', 'true', 'false') "
+                         f"AND json_extract(body, '{path}') = ?")
+            args.append(want)
+        else:
+            return None
+    after = _seq(since)
+    if after is not None:
+        where.append("seq > ?")
+        args.append(after)
+    elif since is not None and since != "":
+        where.append("json_type(body, '$.receivedAt') = 'text' AND json_extract(body, '$.receivedAt') >= ?")
+        args.append(str(since))
+    if before is not None:
+        where.append("seq < ?")
+        args.append(min(before, _INT64[1]))
+    return " AND ".join(where), args
+
+
+def _before(record: Record, before: int | None) -> bool:
+    return before is None or int(record.get("_meta", {}).get("seq", 0)) < before
 
 
 def _prefilter(type: str | None, event: str | None, after: int | None,
@@ -468,12 +806,64 @@ def _prefilter(type: str | None, event: str | None, after: int | None,
     return sql, args
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)  # records are trees: parsed JSON
+# records are trees (parsed JSON); NaN and Infinity are not JSON, so they are refused rather than written
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, allow_nan=False)
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON with non-ASCII escaped: lone surrogates a client sent survive SQLite's UTF-8."""
+    """Compact JSON with non-ASCII escaped: lone surrogates a client sent survive SQLite's UTF-8.
+
+    Raises ValueError on NaN or Infinity: what is stored is always valid JSON for every reader.
+    """
     return _ENCODER.encode(value)
+
+
+def _non_finite_as_null(name: str) -> None:
+    return None
+
+
+_READER = json.JSONDecoder(parse_constant=_non_finite_as_null)
+
+
+def from_json(text: str) -> Any:
+    """Stored JSON back to Python. Rows written before NaN/Infinity were refused read them as null."""
+    return _READER.decode(text)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def bad_entry(reason: str, raw: bytes | str, status: int = 400, path: str = "", **extra: Any) -> Record:
+    """A bad-list entry: the reason, the HTTP status answered, and the body as sent (cut to BAD_RAW_KEEP)."""
+    if isinstance(raw, bytes):
+        raw = raw[:BAD_RAW_KEEP * 4].decode("utf-8", errors="backslashreplace")
+    text = raw if len(raw) <= BAD_RAW_KEEP else raw[:BAD_RAW_KEEP] + "...(truncated)"
+    return {
+        "reason": reason,
+        "status": status,
+        "path": path,
+        "receivedAt": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+        **extra,
+        "raw": text,
+    }
+
+
+def _same_content(first: str, again: str) -> bool:
+    """Two stored bodies of one messageId say the same thing (fields that differ between re-sends aside)."""
+    if first == again:
+        return True
+    try:
+        a, b = from_json(first), from_json(again)
+    except ValueError:
+        return False
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return a == b
+    for name in IGNORED_IN_CONFLICTS:
+        a.pop(name, None)
+        b.pop(name, None)
+    return bool(a == b)
 
 
 def _after(record: Record, since: int | str | None) -> bool:
@@ -502,4 +892,4 @@ def open_readonly(db_path: str) -> BeaconStore:
         raise ValueError(f"{db_path} cannot be read as SQLite: {exc}") from None
     if not found:
         raise ValueError(f"{db_path} is not a harness beacon database (it has no 'beacons' table)")
-    return BeaconStore(db_path)
+    return BeaconStore(db_path, readonly=True)

@@ -10,17 +10,25 @@
   const SEVERITIES = new Set(['error', 'warning', 'info']);
   const MAX_ROWS = 500; // rendered rows; the rest stay in memory and in the filters' reach
   const BACKLOG = 5000; // beacons fetched on (re)connect
+  const KEEP = 20000; // beacons kept in the page; older ones leave as new ones arrive
+  const PEOPLE = 50; // profiles drawn: the most recently active, from /api/profiles?order=recent
+  const MARKS = 40; // newest messages per profile on the timeline
+  const BAD_SHOWN = 200; // rejected submissions listed (fetched as deltas: ?since=<last id>)
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const state = {
     beacons: new Map(), // seq -> record
     bySeqDesc: [], // seqs, newest first
+    live: [], // seqs that arrived on the stream since the last render
     byMessageId: new Map(),
     fresh: new Set(),
     selected: null,
     violations: new Map(), // messageId -> [violation]
     findings: [],
     lastJson: {},
+    bad: [], // the newest BAD_SHOWN rejected submissions, oldest first
+    badTotal: 0,
+    badKept: 0,
   };
 
   // ---- tiny DOM helpers (text only) --------------------------------------------------------
@@ -134,8 +142,36 @@
     return true;
   }
 
+  /** Full re-sort, after a backlog load. Live arrivals take the cheap path: see addLive(). */
   function resort() {
+    state.live = [];
     state.bySeqDesc = Array.from(state.beacons.keys()).sort((a, b) => b - a);
+    forgetOldest();
+  }
+
+  function forgetOldest() {
+    if (state.bySeqDesc.length <= KEEP) return; // a long session on a busy store: forget the oldest
+    for (const seq of state.bySeqDesc.splice(KEEP)) {
+      const r = state.beacons.get(seq);
+      state.beacons.delete(seq);
+      if (r && r.messageId && state.byMessageId.get(str(r.messageId)) === seq) state.byMessageId.delete(str(r.messageId));
+    }
+  }
+
+  /** Live beacons arrive in seq order, newer than what is listed: queue them, merge once per render. */
+  function mergeLive() {
+    if (!state.live.length) return [];
+    const fresh = state.live.sort((a, b) => b - a);
+    state.live = [];
+    const newest = state.bySeqDesc.length ? state.bySeqDesc[0] : 0;
+    if (fresh[fresh.length - 1] > newest) {
+      state.bySeqDesc = fresh.concat(state.bySeqDesc);
+    } else { // out of order: rare; everything is drawn again
+      state.bySeqDesc = Array.from(state.beacons.keys()).sort((a, b) => b - a);
+      fullRender = true;
+    }
+    forgetOldest();
+    return fresh;
   }
 
   function filters() {
@@ -181,22 +217,54 @@
   }
 
   let renderTimer = null;
-  function scheduleRender() {
-    if (renderTimer === null) renderTimer = setTimeout(() => { renderTimer = null; renderBeacons(); }, 30);
+  let renderCost = 0; // ms the last render took: a busy store re-renders less often, never more than 1/s less
+  let fullRender = true; // false while only live arrivals happened: they are prepended, the rest stays
+  let drawnUnfiltered = false;
+  function scheduleRender(full = true) {
+    if (full) fullRender = true;
+    // a user's change shows at once; live arrivals are drawn in bunches (at most five times a second)
+    const wait = Math.min(1000, Math.max(full ? 30 : 200, 4 * renderCost));
+    if (renderTimer === null) renderTimer = setTimeout(() => { renderTimer = null; renderBeacons(); }, wait);
   }
 
   function renderBeacons() {
+    const started = performance.now();
+    try { drawBeacons(); } finally { renderCost = performance.now() - started; }
+  }
+
+  function drawBeacons() {
+    const fresh = mergeLive();
     const f = filters();
+    const unfiltered = !f.type && !f.event && !f.user && !f.anon;
+    if (unfiltered && drawnUnfiltered && !fullRender) { // only new arrivals: prepend their rows, drop the oldest
+      const body = $('beacon-rows');
+      body.prepend(...fresh.slice(0, MAX_ROWS).map((seq) => beaconRow(state.beacons.get(seq))));
+      while (body.children.length > MAX_ROWS) body.lastElementChild.remove();
+      state.fresh.clear();
+      countBeacons(state.bySeqDesc.length);
+      return;
+    }
+    fullRender = false;
+    drawnUnfiltered = unfiltered;
     const rows = [];
     let matched = 0;
-    for (const seq of state.bySeqDesc) {
-      const r = state.beacons.get(seq);
-      if (!matches(r, f)) continue;
-      matched += 1;
-      if (rows.length < MAX_ROWS) rows.push(beaconRow(r));
+    if (unfiltered) { // no filter: the newest rows, nothing else to look at
+      for (const seq of state.bySeqDesc.slice(0, MAX_ROWS)) rows.push(beaconRow(state.beacons.get(seq)));
+      matched = state.bySeqDesc.length;
+    } else {
+      for (const seq of state.bySeqDesc) {
+        const r = state.beacons.get(seq);
+        if (!matches(r, f)) continue;
+        matched += 1;
+        if (rows.length < MAX_ROWS) rows.push(beaconRow(r));
+      }
     }
     $('beacon-rows').replaceChildren(...rows);
     state.fresh.clear();
+    countBeacons(matched);
+  }
+
+  function countBeacons(matched) {
     const total = state.beacons.size;
     const filtered = matched !== total;
     $('beacon-count').textContent = `${filtered ? `${matched} of ` : ''}${total} beacon${total === 1 ? '' : 's'}`
@@ -305,6 +373,7 @@
   function renderStats(stats) {
     if (!stats || !changed('stats', stats)) return;
     if (typeof stats.stored === 'number' && stats.stored < state.beacons.size) loadBeacons(); // store was cleared
+    if (typeof stats.bad === 'number' && stats.bad < state.badTotal) { state.bad = []; state.badTotal = 0; }
     const items = ['received', 'stored', 'duplicates', 'bad', 'unauthorized'].filter((k) => k in stats);
     $('stats').replaceChildren(...items.map((k) => el('div', { class: `stat stat-${k}` },
       el('dt', {}, k), el('dd', {}, str(stats[k])))));
@@ -327,10 +396,23 @@
     return wrap;
   }
 
-  function renderBad(doc) {
-    const entries = (doc && doc.bad) || [];
-    if (!changed('bad', entries)) return;
-    $('bad-summary').textContent = entries.length ? `${entries.length} kept with their reasons` : '';
+  /** Merge a delta from /api/bad?since=<last id> into the newest BAD_SHOWN entries. */
+  function mergeBad(doc) {
+    const fresh = ((doc && doc.bad) || []).filter((b) => b && typeof b === 'object');
+    const last = state.bad.length ? Number(state.bad[state.bad.length - 1].id) || 0 : 0;
+    state.bad = state.bad.concat(fresh.filter((b) => (Number(b.id) || 0) > last)).slice(-BAD_SHOWN);
+    state.badTotal = Number(doc && doc.total) || state.bad.length;
+    state.badKept = Number(doc && doc.kept) || state.bad.length;
+    renderBad();
+  }
+
+  function renderBad() {
+    const entries = state.bad;
+    if (!changed('bad', [state.badTotal, entries.length ? entries[entries.length - 1].id : 0])) return;
+    const dropped = state.badTotal > state.badKept ? ` (${state.badTotal} in all; the oldest were let go)` : '';
+    $('bad-summary').textContent = entries.length
+      ? `${state.badKept > entries.length ? `newest ${entries.length} of ${state.badKept}` : entries.length} kept `
+        + `with their reasons${dropped}` : '';
     if (!entries.length) {
       $('bad').replaceChildren(el('p', { class: 'empty' }, 'None: every submission was valid.'));
       return;
@@ -453,14 +535,17 @@
   }
 
   function renderTimeline(doc) {
-    const profiles = (doc && doc.profiles) || [];
+    // the most recently active people, drawn oldest first
+    const profiles = ((doc && doc.profiles) || []).filter((p) => p && typeof p === 'object')
+      .sort((a, b) => str(a.first_seen).localeCompare(str(b.first_seen)));
+    const total = Number(doc && doc.total) || profiles.length;
     if (!changed('profiles', [profiles.map((p) => [p.id, p.event_count, p.last_seen, p.anonymous_ids]), doc && doc.mtu,
       doc && doc.mtu_without_identify, $('timeline').clientWidth])) return;
     const mtu = (doc && doc.mtu) || {};
     const without = (doc && doc.mtu_without_identify) || {};
     $('mtu').textContent = Object.keys(mtu).sort().map((month) => `${month}: MTU ${mtu[month]}`
       + (without && typeof without === 'object' && month in without ? ` (would be ${without[month]} without identify)` : ''))
-      .join(' · ');
+      .join(' · ') + (total > profiles.length ? ` · the ${profiles.length} most recently active of ${total} profiles` : '');
     const host = $('timeline');
     if (!profiles.length) { host.replaceChildren(el('p', { class: 'empty' }, 'No beacons yet.')); return; }
 
@@ -595,25 +680,42 @@
 
   // ---- refresh loop -------------------------------------------------------------------------------------
   let refreshTimer = null;
+  let analysing = false;
+  let lastAnalysis = 0; // ms the last refresh took: the next waits at least twice that (a busy store is not hammered)
+  let lastRefreshAt = 0;
   function scheduleRefresh(delay = 400) {
-    if (refreshTimer === null) refreshTimer = setTimeout(() => { refreshTimer = null; refreshAnalysis(); }, delay);
+    // at most one analysis refresh every 2 s while beacons stream in, and never faster than twice its cost
+    const wait = Math.max(delay, 2 * lastAnalysis, 2000 - (performance.now() - lastRefreshAt));
+    if (refreshTimer === null) refreshTimer = setTimeout(() => { refreshTimer = null; refreshAnalysis(); }, wait);
   }
 
   async function guarded(promise, render) {
     try { render(await promise); } catch (err) { banner(err && err.message ? err.message : 'request failed'); }
   }
 
-  function refreshCounters() {
-    return Promise.all([guarded(api('/api/stats'), renderStats), guarded(api('/api/bad'), renderBad)]);
+  function badQuery() {
+    const last = state.bad.length ? Number(state.bad[state.bad.length - 1].id) || 0 : 0;
+    return `/api/bad?limit=${BAD_SHOWN}${last ? `&since=${last}` : ''}`;
   }
 
+  function refreshCounters() {
+    return Promise.all([guarded(api('/api/stats'), renderStats), guarded(api(badQuery()), mergeBad)]);
+  }
+
+  const PROFILES_QUERY = `/api/profiles?order=recent&limit=${PEOPLE}&messages=${MARKS}`;
+
   function refreshAnalysis() {
+    if (analysing) { scheduleRefresh(500); return Promise.resolve(); }
+    analysing = true;
+    const started = performance.now();
+    lastRefreshAt = started;
     return Promise.all([
       refreshCounters(),
-      guarded(api('/api/profiles'), renderTimeline),
+      guarded(api(PROFILES_QUERY), renderTimeline),
       guarded(api('/api/lint'), renderLint),
       guarded(api('/api/violations'), renderViolations),
-    ]).then(() => { if (state.selected !== null) renderDetail(); });
+    ]).then(() => { if (state.selected !== null) renderDetail(); })
+      .finally(() => { analysing = false; lastAnalysis = performance.now() - started; });
   }
 
   /** (Re)load the backlog; keep only live arrivals newer than it (the store may have been cleared). */
@@ -683,18 +785,19 @@
       let record = null;
       try { record = JSON.parse(e.data); } catch (_) { return; }
       if (addBeacon(record, true)) {
-        resort();
-        scheduleRender();
+        state.live.push(seqOf(record));
+        scheduleRender(false);
         scheduleRefresh();
       }
     });
+    source.addEventListener('dropped', () => setLive('down', 'fell behind; reconnecting…')); // the server closes, we reconnect
     source.addEventListener('error', () => setLive('down', 'reconnecting…'));
   }
 
   function wire() {
     const form = $('filters');
-    form.addEventListener('input', scheduleRender);
-    form.addEventListener('change', scheduleRender);
+    form.addEventListener('input', () => scheduleRender());
+    form.addEventListener('change', () => scheduleRender());
     form.addEventListener('submit', (e) => e.preventDefault());
     $('f-clear').addEventListener('click', () => { form.reset(); scheduleRender(); });
     $('reset-store').addEventListener('click', resetStore);
@@ -713,7 +816,7 @@
     let resizeTimer = null;
     window.addEventListener('resize', () => {
       clearTimeout(resizeTimer);
-      resizeTimer = setTimeout(() => guarded(api('/api/profiles'), renderTimeline), 200);
+      resizeTimer = setTimeout(() => guarded(api(PROFILES_QUERY), renderTimeline), 200);
     });
     setInterval(refreshCounters, 4000); // rejected submissions do not travel on the stream
   }

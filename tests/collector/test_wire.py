@@ -17,6 +17,7 @@ import pytest
 from harness import timebase
 from harness.beacon import MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from harness.keys import Config
+from harness.store import BAD_RAW_KEEP
 
 SHORT = {"i": "identify", "t": "track", "p": "page", "s": "screen", "g": "group", "a": "alias"}
 
@@ -206,7 +207,9 @@ def test_duplicate_message_id_is_200_stored_once_and_counted(client: Any) -> Non
     [stored] = client.beacons()
     assert stored["properties"] == msg["properties"], "the first copy wins"
     assert client.stats() == {"received": 4, "stored": 1, "duplicates": 3, "bad": 0, "unauthorized": 0}
-    assert client.bad() == [], "a duplicate is not an error"
+    [note] = client.bad()  # a duplicate is not an error, but the changed copy is noted (not the identical ones)
+    assert note["status"] == 200 and note["kind"] == "conflict" and "different content" in note["reason"]
+    assert json.loads(note["raw"])["properties"] == {"changed": True}, "the note quotes the dropped copy"
 
 
 def test_message_without_message_id_gets_one(client: Any) -> None:
@@ -242,7 +245,7 @@ def test_oversize_message_is_413(client: Any) -> None:
     text = json.dumps(message("track", properties={"blob": "x" * (MAX_MESSAGE_BYTES + 10)}))
     reply = client.post("/v1/track", text)
     entry = assert_rejected(client, reply, 413, f"the limit is {MAX_MESSAGE_BYTES}")
-    assert entry["raw"] == text[:65536] + ("...(truncated)" if len(text) > 65536 else "")
+    assert entry["raw"] == text[:BAD_RAW_KEEP] + ("...(truncated)" if len(text) > BAD_RAW_KEEP else "")
 
 
 def test_oversize_message_in_a_batch_is_rejected_alone(client: Any) -> None:
@@ -261,13 +264,14 @@ def test_oversize_request_is_413(client: Any) -> None:
     assert len(text) > MAX_REQUEST_BYTES
     reply = client.post("/v1/batch", text)
     entry = assert_rejected(client, reply, 413, f"the limit is {MAX_REQUEST_BYTES}")
-    assert entry["raw"] == text[:65536] + "...(truncated)"
+    assert entry["raw"] == text[:BAD_RAW_KEEP] + "...(truncated)"
     assert client.stats()["stored"] == 0
 
 
 def test_request_beyond_the_read_limit_is_413_and_listed(client: Any) -> None:
     reply = client.post("/v1/batch", b"x" * (9 * 1024 * 1024))
-    assert_rejected(client, reply, 413, "largest body")
+    entry = assert_rejected(client, reply, 413, f"request body is {9 * 1024 * 1024} bytes")
+    assert entry["raw"] == "x" * BAD_RAW_KEEP + "...(truncated)"
 
 
 def test_gzip_bomb_is_413(client: Any) -> None:
