@@ -89,6 +89,30 @@ class GroupCommit:
 COMMITS = web.AppKey("commits", GroupCommit)
 
 
+class InFlight:
+    """How many collector requests are being handled, so a clear can wait until none is half-way.
+
+    A request whose body was read before a test's store was cleared must not land in the next test.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+
+
 def _basic_auth_key(header: str) -> str | None:
     """Write key from ``Authorization: Basic base64(key:)``; None when absent or malformed."""
     if not header.lower().startswith("basic "):
@@ -184,6 +208,16 @@ async def _read_body(request: web.Request) -> tuple[bytes, bool]:
 
 
 async def collect(request: web.Request) -> web.StreamResponse:
+    """POST /v1/{type}, counted in flight (see :class:`InFlight`)."""
+    in_flight = request.app[IN_FLIGHT]
+    in_flight.enter()
+    try:
+        return await _collect(request)
+    finally:
+        in_flight.leave()
+
+
+async def _collect(request: web.Request) -> web.StreamResponse:
     """POST /v1/{type}: parse, authenticate, validate, store, then reply (after commit)."""
     kind = request.match_info["kind"]
     try:
@@ -349,6 +383,7 @@ def _raw_message(message: Any) -> str:
 def add_routes(app: web.Application) -> None:
     """Mount the collector under /v1/ (and RudderStack's /beacon/v1/batch)."""
     app[COMMITS] = GroupCommit(app)
+    app[IN_FLIGHT] = InFlight()
     app.router.add_route("OPTIONS", "/v1/{kind:.*}", preflight)
     app.router.add_post("/v1/{kind:.*}", collect)  # any /v1/ path: unknown ones get a JSON 404 too
     app.router.add_route("OPTIONS", BEACON_PREFIX + "{kind:.*}", preflight)

@@ -396,7 +396,7 @@ def _snapshot_root(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture
 def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest, output_path: str) -> Beacons:
     """The store, emptied (and faults cleared) before the test."""
-    harness_server.store.clear()
+    harness_server.clear()
     harness_server.faults.clear()
     captured = Beacons(harness_server.store, harness_server.config.tracking_plan)
     captured.snapshot_update = bool(request.config.getoption("--snapshot-update"))

@@ -7,6 +7,7 @@ of its own; the store it shares with the test is thread-safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import threading
 from collections.abc import Coroutine
@@ -141,6 +142,26 @@ class HarnessServer:
         if self._error is not None:
             raise self._error
         return self
+
+    def clear(self, settle_s: float = 2.0) -> None:
+        """Empty the store once no collector request is half-way (at most ``settle_s``), on the server's loop.
+
+        A beacon whose body arrived just before a test ended is stored before the clear, never after
+        it in the next test's store.
+        """
+        if self._loop is None or not self._loop.is_running():
+            self.store.clear()
+            return
+        asyncio.run_coroutine_threadsafe(self._clear_when_idle(settle_s), self._loop).result(settle_s + 5)
+
+    async def _clear_when_idle(self, settle_s: float) -> None:
+        from harness.collector import IN_FLIGHT
+
+        for _ in range(3):  # let requests already in the socket buffers be read and counted
+            await asyncio.sleep(0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.app[IN_FLIGHT].idle.wait(), settle_s)
+        self.store.clear()
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None and self._thread.is_alive():
