@@ -218,11 +218,16 @@ def render(columns: Sequence[Column], command: str, when: datetime | None = None
 
 
 def _loss_table(column: Column) -> list[str]:
-    cells = (column.loss or {}).get("cells") or []
+    """The library's default delivery mode (the repro lists it first): each flow, submitted early and ready."""
+    loss = column.loss or {}
+    modes = (loss.get("settings") or {}).get("modes") or []
+    cells = [c for c in loss.get("cells") or [] if not modes or c.get("mode") == modes[0]]
     if not cells:
         return [f"- **{column.profile}**: not measured in this run", ""]
-    out = [f"**{column.profile}**", "", "| flow | submit | trials | delivered | lost | duplicated | loss |",
-           "|---|---|---|---|---|---|---|"]
+    summary = ((loss.get("settings") or {}).get("delivery") or {}).get(modes[0], "") if modes else ""
+    out = [f"**{column.profile}**, default delivery `{modes[0] if modes else '?'}`"
+           + (f": {_cell_text(summary)}" if summary else ""), "",
+           "| flow | submit | trials | delivered | lost | duplicated | loss |", "|---|---|---|---|---|---|---|"]
     for c in cells:
         out.append(f"| {c.get('flow')} | {c.get('submit')} | {c.get('trials')} | {c.get('delivered')} | "
                    f"{c.get('lost')} | {c.get('duplicated')} | {c.get('loss_pct')} % |")
@@ -298,8 +303,8 @@ def _library(column: Column, root: Path) -> str:
         profile = load_profile(column.profile)
     except ProfileError:
         return ""
-    package = getattr(profile, "package", None) or getattr(profile, "library", None)
-    return str(package or profile.description)
+    version = getattr(profile, "library_version", "")
+    return f"{profile.library} {version}".strip() if version else profile.description
 
 
 def _command() -> Any:
@@ -319,10 +324,20 @@ def _command() -> Any:
     @click.option("--workers", default="auto", show_default=True, help="pytest-xdist workers per run (0: one process)")
     @click.option("--loss-trials", default=5, show_default=True, type=click.IntRange(0, 1000),
                   help="sign-up loss trials per cell per library (0: skip the loss experiment)")
+    @click.option("--from-json", "from_json", default=None, type=click.Path(exists=True, dir_okay=False),
+                  help="render the matrix again from the records an earlier run wrote with --json (runs nothing)")
     def conformance(snippets: str, out: str, json_out: str | None, tests: str, workers: str,
-                    loss_trials: int) -> None:
+                    loss_trials: int, from_json: str | None) -> None:
         """Run the library-neutral claims for each library and write the claim x library matrix."""
         from harness.snippet import ROOT, ProfileError, load_profile
+
+        if from_json:
+            saved = [Column.from_dict(c) for c in json.loads(Path(from_json).read_text())]
+            for column in saved:
+                column.library = _library(column, ROOT)
+            text = render(saved, "harness conformance --snippet " + ",".join(c.profile for c in saved))
+            Path(out).write_text(text) if out != "-" else click.echo(text, nl=False)
+            return
 
         names = [s.strip() for s in snippets.split(",") if s.strip()]
         for name in names:
