@@ -758,6 +758,7 @@
       $('detail-notes').replaceChildren();
       $('detail-json').textContent = '';
       resort();
+      fullRender = true; // the store was emptied: redraw every row, not just prepend arrivals
       renderBeacons();
       banner('');
       await refreshAnalysis();
