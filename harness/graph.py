@@ -363,8 +363,9 @@ class _Tx:
             if known is None or order < known:
                 updates.append((*order, node, *order))
                 self.first[node] = order if known is None else min(order, known)
-        db.executemany("UPDATE graph_nodes SET t = ?, seq = ? WHERE node = ? AND (seq IS NULL OR (t, seq) > (?, ?))",
-                       updates)
+        if updates:
+            db.executemany("UPDATE graph_nodes SET t = ?, seq = ? "
+                           "WHERE node = ? AND (seq IS NULL OR (t, seq) > (?, ?))", updates)
         # a node first seen here may have had an earlier appearance on disk (cache cold): read it back
         for node in [n for n in self.first if n not in cache.first]:
             row = db.execute("SELECT t, seq FROM graph_nodes WHERE node = ?", (node,)).fetchone()
@@ -386,18 +387,22 @@ class _Tx:
                            (_traits_json(merge_traits(json.loads(old) if old else {}, traits)), root))
             devices = [(root, d, *o) for d, o in delta.devices.items()
                        if (root, d) not in cache.devices or o < cache.devices[(root, d)]]
-            db.executemany("INSERT INTO graph_devices(root, device, t, seq) VALUES(?, ?, ?, ?) "
-                           "ON CONFLICT(root, device) DO UPDATE SET t = excluded.t, seq = excluded.seq "
-                           "WHERE (excluded.t, excluded.seq) < (t, seq)", devices)
+            if devices:
+                db.executemany("INSERT INTO graph_devices(root, device, t, seq) VALUES(?, ?, ?, ?) "
+                               "ON CONFLICT(root, device) DO UPDATE SET t = excluded.t, seq = excluded.seq "
+                               "WHERE (excluded.t, excluded.seq) < (t, seq)", devices)
             for _, d, t, s in devices:
                 known = cache.devices.get((root, d))
                 self.device_rows[(root, d)] = (t, s) if known is None else min((t, s), known)
             months = [(root, m) for m in delta.months if (root, m) not in cache.months]
-            db.executemany("INSERT OR IGNORE INTO graph_months(root, month) VALUES(?, ?)", months)
+            if months:
+                db.executemany("INSERT OR IGNORE INTO graph_months(root, month) VALUES(?, ?)", months)
             self.months.update(months)
         raw = [pair for pair in self.raw_months if pair not in cache.raw_months]
-        db.executemany("INSERT OR IGNORE INTO graph_raw_months(node, month) VALUES(?, ?)", raw)
-        db.executemany("INSERT OR REPLACE INTO graph_messages(seq, node, t) VALUES(?, ?, ?)", self.messages)
+        if raw:
+            db.executemany("INSERT OR IGNORE INTO graph_raw_months(node, month) VALUES(?, ?)", raw)
+        if self.messages:
+            db.executemany("INSERT OR REPLACE INTO graph_messages(seq, node, t) VALUES(?, ?, ?)", self.messages)
 
 
 def _traits_json(traits: dict[str, list[Any]]) -> str | None:

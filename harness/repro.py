@@ -71,7 +71,7 @@ USER_SCRIPT = """(() => {
   }, {once: true});
 })();"""
 # Resolves when the page's library is ready; a page evaluated right at commit has no snippet yet: wait for DOM.
-READY_JS = """(ms) => new Promise((resolve) => {
+READY_TEMPLATE = """(ms) => new Promise((resolve) => {
   const timer = setTimeout(() => resolve(false), ms);
   const go = () => {
     const lib = window[__GLOBAL__];
@@ -91,9 +91,12 @@ def user_script(profile: SnippetProfile, submit: str) -> str:
 
 
 def ready_js(profile: SnippetProfile) -> str:
-    """:data:`READY_JS` for this profile's library."""
-    return (READY_JS.replace("__GLOBAL__", json.dumps(profile.api.global_name))
+    """:data:`READY_TEMPLATE` for this profile's library (its API global and ready expression)."""
+    return (READY_TEMPLATE.replace("__GLOBAL__", json.dumps(profile.api.global_name))
             .replace("__READY__", profile.api.js("ready", "callback")))
+
+
+READY_JS = ready_js(SnippetProfile(name="analytics.js", folder=None, template=None))  # window.analytics.ready
 
 
 SUBMITTED_JS = "() => JSON.parse(sessionStorage.getItem('hx_repro_submit') || 'null')"

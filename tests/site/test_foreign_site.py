@@ -91,6 +91,9 @@ def test_repro_finds_the_redirect_loss_on_the_site(acme: ForeignSite) -> None:
     early = next(c for c in report["cells"] if c["submit"] == "early")
     assert early["trials"] == 3 and early["errors"] == 0
     assert early["lost"] == 3, f"the stub's queue dies with the page: {early}"
+    ready = next(c for c in report["cells"] if c["submit"] == "ready")
+    assert ready["trials"] == 3 and ready["errors"] == 0, f"a ready submit waits for the library's ready(): {ready}"
+    assert ready["library_at_submit"] == 3, ready
     assert report["settings"]["site"]["url"] == acme.url
     assert report["settings"]["interception"]["blocked"], "the site's other vendors were blocked, not contacted"
 
