@@ -31,9 +31,9 @@ import aiohttp
 
 from benchmarks import PYTHON, WORK, percentile
 from benchmarks.ingest import UA, Server
-from harness.beacon import RequestInfo, enrich
+from harness.collecting.beacon import RequestInfo, enrich
+from harness.collecting.store import BeaconStore, to_json
 from harness.server import run_in_thread
-from harness.store import BeaconStore, to_json
 
 START = datetime(2026, 8, 1, tzinfo=UTC)
 DEVICES = 60_000

@@ -16,8 +16,8 @@ from playwright.sync_api import sync_playwright
 
 from benchmarks import Result, percentile
 from harness import browser as browser_mod
-from harness.device import Device, context_options
 from harness.server import HarnessServer
+from harness.testing.device import Device, context_options
 
 P50_TARGET_MS = 20.0
 P99_TARGET_MS = 100.0

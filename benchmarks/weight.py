@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, sync_playwright
 from benchmarks import ROOT, WORK, Result, median
 from harness import browser as browser_mod
 from harness.server import HarnessServer
-from harness.snippet import load_profile
+from harness.sites.snippet import load_profile
 
 SEGMENT_SPEC = os.environ.get("BENCH_SEGMENT_SPEC", "@segment/analytics-next@1.84.3")
 OURS = ROOT / "static" / "intilery.js"

@@ -1,5 +1,5 @@
 """``python -m harness`` is the ``harness`` CLI."""
 
-from harness.cli import main
+from harness.tools.cli import main
 
 raise SystemExit(main())

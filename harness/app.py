@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from harness import api, collector, guard, inspector, keys, site
-from harness.faults import Faults
-from harness.snippet import SnippetProfile, load_profile
-from harness.store import BeaconStore
+from harness import keys
+from harness.collecting import collector
+from harness.collecting.faults import Faults
+from harness.collecting.store import BeaconStore
+from harness.inspection import api, guard, inspector
+from harness.sites import site
+from harness.sites.snippet import SnippetProfile, load_profile
 
 CLIENT_MAX_SIZE = 1024 * 1024  # shop forms and /api/ bodies; the collector reads its own, in chunks, up to its limit
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.faults import Faults
-from harness.snippet import SnippetProfile
-from harness.store import BeaconStore
+from harness.collecting.faults import Faults
+from harness.collecting.store import BeaconStore
+from harness.sites.snippet import SnippetProfile
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Config:
     self_url: str = ""  # where the server reaches itself (server-side library); set at start
     extra: dict[str, Any] = field(default_factory=dict)
     # Host names served besides IPs, localhost and *.shop.test (the server adds its own host names);
-    # see harness.guard. "*" allows any, ".example.test" a whole domain.
+    # see harness.inspection.guard. "*" allows any, ".example.test" a whole domain.
     allowed_hosts: list[str] = field(default_factory=list)
     _allowed: tuple[tuple[str, ...], frozenset[str]] | None = field(default=None, repr=False, compare=False)
 
@@ -33,7 +33,7 @@ class Config:
         """``allowed_hosts`` normalised (cached until the list changes)."""
         names = tuple(self.allowed_hosts)
         if self._allowed is None or self._allowed[0] != names:
-            from harness.guard import normalise
+            from harness.inspection.guard import normalise
 
             self._allowed = (names, normalise(names))
         return self._allowed[1]

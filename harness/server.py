@@ -18,9 +18,9 @@ from aiohttp import web
 
 from harness import keys
 from harness.app import create_app
-from harness.faults import Faults
-from harness.snippet import SnippetProfile
-from harness.store import BeaconStore
+from harness.collecting.faults import Faults
+from harness.collecting.store import BeaconStore
+from harness.sites.snippet import SnippetProfile
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ class HarnessServer:
     header_timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        from harness.guard import env_allowed_hosts
+        from harness.inspection.guard import env_allowed_hosts
 
         own = [h for h in (self.host, self.public_host) if h and h not in ("0.0.0.0", "::")]
         self.config.allowed_hosts.extend(n for n in [*own, *env_allowed_hosts()] if n not in self.config.allowed_hosts)
@@ -155,7 +155,7 @@ class HarnessServer:
         asyncio.run_coroutine_threadsafe(self._clear_when_idle(settle_s), self._loop).result(settle_s + 5)
 
     async def _clear_when_idle(self, settle_s: float) -> None:
-        from harness.collector import IN_FLIGHT
+        from harness.collecting.collector import IN_FLIGHT
 
         for _ in range(3):  # let requests already in the socket buffers be read and counted
             await asyncio.sleep(0)

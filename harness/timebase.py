@@ -6,7 +6,7 @@ Three clocks meet in a run, and this module is the one the *server side* reads:
   ``timestamp`` and the analysis "now". Real time by default; ``HARNESS_START_TIME`` (or
   ``pytest --harness-start-time``, or :func:`pin`) shifts it so that it reads the pinned instant
   at the moment it is pinned and then runs on at the real rate;
-- each **device clock** (:mod:`harness.device`): what pages see through ``Date``; starts at the
+- each **device clock** (:mod:`harness.testing.device`): what pages see through ``Date``; starts at the
   same pinned instant and moves further with ``Device.advance``;
 - the **wall clock**: Chromium's cookie jar and the operating system. Nothing in a test reads it;
   the device's time machine translates cookie expiries between it and the device clock.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from harness import claims
+from harness.identity import claims
 
 TESTS = Path(__file__).resolve().parent
 DOC = TESTS.parent / "docs" / "claims.md"

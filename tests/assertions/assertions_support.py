@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.capture import Beacons
 from harness.server import HarnessServer
+from harness.testing.capture import Beacons
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP_PLAN = ROOT / "fixtures" / "plans" / "shop.yaml"

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from assertions_support import SHOP_PLAN, STABLE_CONTEXT
 
-from harness.device import Device, context_options
+from harness.identity.plan import load_plan
 from harness.keys import Config
-from harness.plan import load_plan
-from harness.pytest_plugin import selected_profile
 from harness.server import HarnessServer
+from harness.testing.device import Device, context_options
+from harness.testing.pytest_plugin import selected_profile
 
 
 @pytest.fixture(scope="module")

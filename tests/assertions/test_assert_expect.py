@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness.matchers import ANY
+from harness.testing.matchers import ANY
 
 
 def test_expect_one_line_for_a_product_added(new_device, beacons) -> None:

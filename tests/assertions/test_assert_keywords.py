@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capture import Beacons
-from harness.store import BeaconStore
+from harness.collecting.store import BeaconStore
+from harness.testing.capture import Beacons
 
 
 @pytest.fixture

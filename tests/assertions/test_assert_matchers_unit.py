@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness.capture import Beacons
-from harness.matchers import ABSENT, ANY, build_spec, compare, contains, matches, one_of
-from harness.store import BeaconStore
+from harness.collecting.store import BeaconStore
+from harness.testing.capture import Beacons
+from harness.testing.matchers import ABSENT, ANY, build_spec, compare, contains, matches, one_of
 
 
 def message(type: str = "track", **fields: Any) -> dict[str, Any]:

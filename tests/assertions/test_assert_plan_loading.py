@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from assertions_support import ROOT, SHOP_PLAN
 
-from harness.plan import PlanError, load_plan, validate_plan
+from harness.identity.plan import PlanError, load_plan, validate_plan
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -13,8 +13,8 @@ import re
 import pytest
 from assertions_support import captured, shop_url
 
-from harness.capture import Beacons
-from harness.device import Device
+from harness.testing.capture import Beacons
+from harness.testing.device import Device
 
 
 def browse_www_then_app(device: Device, server, beacons: Beacons) -> tuple[str | None, str | None]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.transport import QUERY
+from harness.collecting.transport import QUERY
 
 DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/131.0.0.0 Safari/537.36")
@@ -102,7 +102,7 @@ def post(base_url: str, path: str, body: Any, headers: dict[str, str] | None = N
     """POST a JSON (or raw) body to the collector; returns the HTTP status.
 
     A simulated browser (headers with an Origin) sends the mark the harness's page script would add for its
-    XMLHttpRequest (harness.transport), so the collector records ``xhr``.
+    XMLHttpRequest (harness.collecting.transport), so the collector records ``xhr``.
     """
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     if headers and "Origin" in headers and "?" not in path:

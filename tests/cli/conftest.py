@@ -1,6 +1,6 @@
 """Fixtures for the CLI tests: a real harness server in this process, fed over HTTP, and a CLI runner.
 
-The CLI is run through :func:`harness.cli.main` (the console-script entry point, so error handling
+The CLI is run through :func:`harness.tools.cli.main` (the console-script entry point, so error handling
 is the real one) with pytest's ``capsys``; a few tests run it as a subprocess as well.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from cli_helpers import Result, Sent, post
 
-from harness.cli import main
 from harness.server import HarnessServer
+from harness.tools.cli import main
 
 
 @pytest.fixture(scope="module")

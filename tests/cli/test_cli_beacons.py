@@ -121,7 +121,7 @@ def test_payload_text_cannot_style_or_control_the_terminal(live, feed, cli) -> N
     assert "[bold red]mallory[/]" in result.out
     assert "\x1b" not in result.out and "\\x1b[2J[/]" in result.out
     assert "[link=http://evil.example]x[/link]" in result.out
-    from harness import views
+    from harness.tools import views
 
     assert "\\x1b" in views.beacon_line(body).plain
     assert "\x1b" not in views.beacon_line(body).plain

@@ -166,7 +166,7 @@ def test_the_installed_command_never_shows_a_traceback(files, args) -> None:
 
 
 def test_a_lazily_loaded_command_that_is_missing_explains_itself(cli, monkeypatch) -> None:
-    import harness.cli as cli_module
+    import harness.tools.cli as cli_module
 
     monkeypatch.setitem(cli_module.LAZY_COMMANDS, "ghost", ("harness.no_such_module", "ghost", "A missing command."))
     listed = cli("--help")

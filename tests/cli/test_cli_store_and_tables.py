@@ -32,7 +32,7 @@ def test_reset_clears_a_running_server(live, feed, cli) -> None:
 
 
 def test_reset_clears_a_store_file(tmp_path, cli) -> None:
-    from harness.store import BeaconStore
+    from harness.collecting.store import BeaconStore
 
     path = tmp_path / "store.sqlite"
     store = BeaconStore(str(path))

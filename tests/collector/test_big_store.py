@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from harness import api, graph
+from harness.collecting.store import BeaconStore
+from harness.identity import graph
+from harness.inspection import api
 from harness.server import HarnessServer
-from harness.store import BeaconStore
 
 
 def track(**extra: Any) -> dict[str, Any]:

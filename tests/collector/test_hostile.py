@@ -19,12 +19,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harness import stream as stream_mod
-from harness.api import HUB
-from harness.beacon import MAX_REQUEST_BYTES
+from harness.collecting import stream as stream_mod
+from harness.collecting.beacon import MAX_REQUEST_BYTES
+from harness.collecting.store import BAD_RAW_KEEP, BeaconStore, StoreInUse
+from harness.inspection.api import HUB
 from harness.keys import Config
 from harness.server import HarnessServer, run_in_thread
-from harness.store import BAD_RAW_KEEP, BeaconStore, StoreInUse
 
 HARNESS = str(Path(sys.executable).with_name("harness"))
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.beacon import (
+from harness.collecting.beacon import (
     MAX_DEPTH,
     MAX_MESSAGE_BYTES,
     Rejected,
@@ -34,7 +34,7 @@ from harness.beacon import (
     size_error,
     validate,
 )
-from harness.store import BeaconStore, to_json
+from harness.collecting.store import BeaconStore, to_json
 
 INFO = RequestInfo("/v1/batch", "127.0.0.1", "wk", "test", None, 1.5, "2024-01-01T00:00:00.000Z")
 TRICKY = st.text(alphabet='ab"\\[]{}/é\U0001f600\n\t\x00', max_size=6)  # quotes, escapes, brackets in strings

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.beacon import (
+from harness.collecting.beacon import (
     MAX_DEPTH,
     MAX_MESSAGE_BYTES,
     MAX_REQUEST_BYTES,

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import EXPLORE, SCALE, json_values, messages
 
-from harness.cli import main as cli_main
+from harness.identity.plan import load_plan
 from harness.keys import Config
-from harness.plan import load_plan
 from harness.server import HarnessServer
+from harness.tools.cli import main as cli_main
 
 PLAN = Path(__file__).resolve().parents[2] / "fixtures" / "plans" / "shop.yaml"
 READS = ("/api/beacons", "/api/beacons?limit=3", "/api/beacons?type=track", "/api/beacons?userId=u1",

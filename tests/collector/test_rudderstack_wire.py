@@ -158,7 +158,7 @@ def test_a_recovered_retry_is_stored_once_and_counted(client: Any) -> None:
 
 
 def test_beacon_transport_is_observed_on_the_beacon_endpoint(client: Any) -> None:
-    """The harness's page script marks sendBeacon to /beacon/v1/ as it does for /v1/ (harness.transport)."""
+    """The harness's page script marks sendBeacon to /beacon/v1/ as it does for /v1/ (harness.collecting.transport)."""
     reply = client.post("/beacon/v1/batch?writeKey=k&hx_transport=beacon", json.dumps({"batch": [TRACK]}),
                         content_type="text/plain", headers={"Origin": "http://www.shop.test:8000"})
     assert reply.status == 200

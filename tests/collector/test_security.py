@@ -198,7 +198,7 @@ async def _raw_stream(base: str, headers: dict[str, str], post: list[dict[str, A
 
 
 def test_stream_sends_json_only(token_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.api.PING_SECONDS", 0.2)  # see a heartbeat within the test
+    monkeypatch.setattr("harness.inspection.api.PING_SECONDS", 0.2)  # see a heartbeat within the test
     sent = [track(properties=HOSTILE, userId="<b>u</b>"), track(event="E\nevent: x")]
     lines = run_in_thread(_raw_stream(token_client.base_url, {"X-Harness-Token": "s3cret-token"}, sent, 0.7))
     data = [json.loads(line[5:]) for line in lines if line.startswith("data:")]
@@ -213,7 +213,7 @@ def test_stream_sends_json_only(token_client: Any, monkeypatch: pytest.MonkeyPat
 
 
 def test_stream_handler_ends_when_the_client_goes(server: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.api.PING_SECONDS", 0.1)
+    monkeypatch.setattr("harness.inspection.api.PING_SECONDS", 0.1)
     subscribers = server.store._listeners
 
     async def connect_and_leave() -> None:

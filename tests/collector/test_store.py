@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harness.beacon import RequestInfo, enrich, now_iso
+from harness.collecting.beacon import RequestInfo, enrich, now_iso
+from harness.collecting.store import BeaconStore, WaitTimeout
 from harness.server import run_in_thread
-from harness.store import BeaconStore, WaitTimeout
 
 
 def track(event: str = "Clicked", **extra: Any) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def test_wait_for_gives_up_saying_nothing_arrived(server: Any, client: Any) -> N
 
 # ---- opening a file for the CLI ------------------------------------------------------------------
 def test_open_readonly_explains_bad_files(tmp_path: Path) -> None:
-    from harness.store import open_readonly
+    from harness.collecting.store import open_readonly
 
     with pytest.raises(FileNotFoundError, match="no such database file"):
         open_readonly(str(tmp_path / "missing.sqlite"))

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from harness import timebase
-from harness.beacon import MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
+from harness.collecting.beacon import MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
+from harness.collecting.store import BAD_RAW_KEEP
 from harness.keys import Config
-from harness.store import BAD_RAW_KEEP
 
 SHORT = {"i": "identify", "t": "track", "p": "page", "s": "screen", "g": "group", "a": "alias"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.pytest_plugin import selected_profile
+from harness.testing.pytest_plugin import selected_profile
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.device import Device
 from harness.server import HarnessServer
+from harness.testing.device import Device
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_PAGES = ["/", "/products/p1", "/cart", "/signup", "/signup?flow=js-redirect", "/welcome", "/login",

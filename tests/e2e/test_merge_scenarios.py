@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support import PETER
 
-from harness.sitemap import Person
+from harness.sites.sitemap import Person
 
 UID = "97980cfea0067"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capture import Beacons
-from harness.device import Device
+from harness.testing.capture import Beacons
+from harness.testing.device import Device
 
 pytestmark = pytest.mark.shop(reason="the shop's sign-up flows and delivery modes; on your own site "
                                      "`harness repro signup-loss --site-url` measures the loss")

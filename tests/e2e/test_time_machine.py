@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from harness.pytest_plugin import Instant
+from harness.testing.pytest_plugin import Instant
 from harness.timebase import parse_instant
 
 pytestmark = pytest.mark.clock

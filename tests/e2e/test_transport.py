@@ -1,4 +1,4 @@
-"""How a beacon travelled is observed in the browser, whatever library the page embeds (harness.transport).
+"""How a beacon travelled is observed in the browser, whatever library the page embeds (harness.collecting.transport).
 
 The page itself posts one valid message per browser API straight to the collector; the transport the
 collector records must be the API used, and agree with what Playwright saw the browser do
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.device import Device
+from harness.testing.device import Device
 
 pytestmark = pytest.mark.shop(reason="the page posts its probes straight to the harness's collector")
 

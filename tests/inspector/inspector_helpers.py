@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.sync_api import Page, Response, expect
 
-from harness.transport import QUERY
+from harness.collecting.transport import QUERY
 
 CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/131.0.0.0 Safari/537.36")
@@ -37,7 +37,7 @@ def message(type_: str = "track", anonymous_id: str | None = None, user_id: str 
 
 def post(base_url: str, body: Any, path: str | None = None, content_type: str = "text/plain") -> int:
     """POST to the collector as a browser page observed by the harness would (text/plain, an Origin, and the
-    page script's transport mark, harness.transport); returns the status."""
+    page script's transport mark, harness.collecting.transport); returns the status."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     target = path or f"/v1/{body['type']}"
     how = (body.get("_metadata") or {}).get("transport") if isinstance(body, dict) else None

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.wheel
 
 SIGN_UP_TEST = '''
 import re
-from harness.matchers import ANY
+from harness.testing.matchers import ANY
 
 
 def test_sign_up_is_tracked(new_device, beacons):
@@ -157,7 +157,7 @@ def project(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_everything_and_runs_from_site_packages(venv: Path) -> None:
     python = str(venv / "bin" / "python")
-    probe = ("import harness, harness.resources as r, harness.snippet as s; "
+    probe = ("import harness, harness.resources as r, harness.sites.snippet as s; "
              "print(harness.__file__); print(r.STATIC_DIR); print(r.installed_from_wheel()); print(s.available())")
     out = _ok(_run([python, "-c", probe], cwd=venv), "importing harness from the virtualenv").splitlines()
     site = str(venv)
@@ -233,7 +233,7 @@ def test_mistakes_are_one_line_and_a_non_zero_exit(venv: Path, project: Path, tm
 def test_profiles_at_80_columns_show_every_user_id_whole(venv: Path, tmp_path: Path) -> None:
     store = tmp_path / "store.sqlite"
     fill = textwrap.dedent(f"""
-        from harness.store import BeaconStore
+        from harness.collecting.store import BeaconStore
         store = BeaconStore({str(store)!r})
         for i, user in enumerate({LONG_IDS!r}):
             store.add([{{"type": "identify", "userId": user, "anonymousId": f"anon-{{i}}-0123456789",

@@ -17,7 +17,7 @@ import pytest
 
 from harness.keys import Config
 from harness.server import HarnessServer
-from harness.snippet import ProfileError, load_profile
+from harness.sites.snippet import ProfileError, load_profile
 
 PROFILE_TOML = """
 name = "cdn-test"

@@ -14,8 +14,11 @@ from collections.abc import Generator
 import pytest
 from click.testing import CliRunner
 
-from harness.pytest_plugin import selected_profile
-from harness.repro import (
+from harness.server import HarnessServer
+from harness.sites.site import FLOWS
+from harness.sites.snippet import SnippetProfile
+from harness.testing.pytest_plugin import selected_profile
+from harness.tools.repro import (
     DEFAULT_LATENCY_MS,
     CellSpec,
     LossReport,
@@ -27,9 +30,6 @@ from harness.repro import (
     run_signup_loss,
     settle_ms,
 )
-from harness.server import HarnessServer
-from harness.site import FLOWS
-from harness.snippet import SnippetProfile
 
 TRIALS = 2
 

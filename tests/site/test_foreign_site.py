@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.device import Device
-from harness.intercept import Interceptor, vendor_hosts
-from harness.sitemap import Person, load_site_map
-from harness.snippet import load_profile
+from harness.sites.intercept import Interceptor, vendor_hosts
+from harness.sites.sitemap import Person, load_site_map
+from harness.sites.snippet import load_profile
+from harness.testing.device import Device
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_MAP = ROOT / "fixtures" / "foreign_site" / "sitemap.toml"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.snippet import API_DEFAULTS, Unsupported, load_profile
+from harness.sites.snippet import API_DEFAULTS, Unsupported, load_profile
 
 
 def test_analytics_js_defaults() -> None:

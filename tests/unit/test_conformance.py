@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.claims import CLAIMS
-from harness.conformance import (
+from harness.identity.claims import CLAIMS
+from harness.tools.conformance import (
     DIFFERS,
     FAILS,
     HOLDS,

@@ -19,9 +19,9 @@ from beaconlists import different_user_scenario, reset_scenario, scenario_1, sce
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import graph
-from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
-from harness.store import BeaconStore
+from harness.collecting.store import BeaconStore
+from harness.identity import graph
+from harness.identity.profile import build_profiles, monthly_tracked_users, mtu_without_identify
 
 EXPLORE = bool(os.environ.get("HARNESS_EXPLORE"))
 ALL = 10**9  # every message of every profile

@@ -16,7 +16,7 @@ from beaconlists import (
     scenario_3,
 )
 
-from harness.lint import (
+from harness.identity.lint import (
     RULES,
     Finding,
     check_missing_ids,

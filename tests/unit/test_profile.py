@@ -16,7 +16,7 @@ from beaconlists import (
     scenario_3,
 )
 
-from harness.profile import (
+from harness.identity.profile import (
     build_profiles,
     event_time,
     monthly_tracked_users,

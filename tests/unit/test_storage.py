@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import storage
-from harness.snippet import load_profile
+from harness.sites import storage
+from harness.sites.snippet import load_profile
 
 
 @pytest.mark.parametrize(("encoding", "raw", "value"), [

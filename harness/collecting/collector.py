@@ -1,7 +1,7 @@
 """The collector: the analytics.js tracking HTTP API that snippets send beacons to.
 
-Handlers stay thin: parsing and validation live in :mod:`harness.beacon`, keeping in
-:mod:`harness.store`. Every rejection is answered 4xx with a reason and kept in the bad list.
+Handlers stay thin: parsing and validation live in :mod:`harness.collecting.beacon`, keeping in
+:mod:`harness.collecting.store`. Every rejection is answered 4xx with a reason and kept in the bad list.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from harness import keys, transport
-from harness.beacon import (
+from harness import keys
+from harness.collecting import transport
+from harness.collecting.beacon import (
     BATCH_PATHS,
     MAX_REQUEST_BYTES,
     TYPES,
@@ -35,7 +36,7 @@ from harness.beacon import (
     split_request,
     status_for,
 )
-from harness.store import BAD_RAW_KEEP, Record, bad_entry, to_json
+from harness.collecting.store import BAD_RAW_KEEP, Record, bad_entry, to_json
 
 DEVICE_COOKIE = "hx_device"
 # RudderStack's BeaconQueue (useBeacon) posts {"batch": [...]} as text/plain to /beacon/v1/batch?writeKey=KEY:

@@ -35,9 +35,9 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from harness.sitemap import Form, Person, SiteMap, submit_form
-from harness.snippet import SnippetProfile
-from harness.transport import observe as observe_transport
+from harness.collecting.transport import observe as observe_transport
+from harness.sites.sitemap import Form, Person, SiteMap, submit_form
+from harness.sites.snippet import SnippetProfile
 
 MOBILE_DEVICE = "iPhone 13"
 CALLBACK_TIMEOUT_MS = 5000  # upper bound on a library's callback; the call resolves as soon as it fires
@@ -134,7 +134,7 @@ class Device:
         self.name = name or kind
         self.offset = timedelta(0)  # how far advance() has moved this device past its start
         self.skew = timedelta(0)  # device clock minus wall clock
-        observe_transport(context)  # how each beacon leaves the page is observed, not reported (harness.transport)
+        observe_transport(context)  # how each beacon leaves the page: observed, not reported (collecting.transport)
         context.add_init_script(script=_COOKIE_SHIM_JS)
         if start is not None:
             self._set_skew(start.astimezone(UTC) - datetime.now(UTC))
@@ -204,7 +204,7 @@ class Device:
     def api(self, name: str, *args: Any) -> Any:
         """Run one entry of the profile's ``[api]`` (``anonymous_id``, ``reset``, ``set_anonymous_id``, ...).
 
-        Raises :class:`harness.snippet.Unsupported` (an AssertionError) when the library has no such API.
+        Raises :class:`harness.sites.snippet.Unsupported` (an AssertionError) when the library has no such API.
         """
         params = {"set_anonymous_id": ("id",), "user_set_anonymous_id": ("id",), "ready": ("callback",)}.get(name, ())
         return self.tab.evaluate(self.profile.api.js(name, *params), list(args))

@@ -16,9 +16,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness.collector import DEVICE_COOKIE
-from harness.store import Record
-from harness.views import lint_view, parse_time
+from harness.collecting.collector import DEVICE_COOKIE
+from harness.collecting.store import Record
+from harness.tools.views import lint_view, parse_time
 
 UID = "97980cfea0067"  # the seeds' database-style userId
 WAIT_S = 15.0
@@ -42,7 +42,7 @@ class Stage:
         self.sent: dict[str, int] = {}  # device name -> messages it should have sent so far
 
     def device(self, kind: str, name: str) -> Any:
-        from harness.device import Device, context_options
+        from harness.testing.device import Device, context_options
 
         context = self.browser.new_context(**context_options(self.playwright, kind))
         device = Device(context, self.server.base_url, self.server.profile, kind, name)
@@ -170,8 +170,8 @@ def profiles_table(profiles: list[Any]) -> Table:
 
 
 def show_scenario(console: Console, scenario: Scenario, devices: list[Any], records: list[Record]) -> None:
-    from harness.lint import lint
-    from harness.profile import build_profiles, mtu_report
+    from harness.identity.lint import lint
+    from harness.identity.profile import build_profiles, mtu_report
 
     console.rule(f"[bold]{scenario.title}")
     console.print(scenario.story, highlight=False)
@@ -190,7 +190,7 @@ def show_scenario(console: Console, scenario: Scenario, devices: list[Any], reco
 def loss_cells(profile: Any) -> list[tuple[str, str, str]]:
     """The short loss run for this library: a submit before the library loaded, a redirect right after the
     calls in the mode most likely to hold them (declared hold_ms, not unload-safe), and the seeds' fix."""
-    from harness.repro import modes_of
+    from harness.tools.repro import modes_of
 
     modes = modes_of(profile)
     risky = [m for m in profile.delivery if not m.unload_safe]
@@ -208,9 +208,9 @@ def demo(trials: int, snippet: str) -> None:
     from playwright.sync_api import sync_playwright
 
     from harness.browser import BrowserNotFound, launch_args
-    from harness.repro import DEFAULT_LATENCY_MS, CellSpec, render_reasons, render_table, run_cells
     from harness.server import HarnessServer
-    from harness.snippet import ProfileError, load_profile
+    from harness.sites.snippet import ProfileError, load_profile
+    from harness.tools.repro import DEFAULT_LATENCY_MS, CellSpec, render_reasons, render_table, run_cells
 
     try:
         profile = load_profile(snippet)

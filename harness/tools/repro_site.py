@@ -1,7 +1,7 @@
 """Missing sign-ups on *your* site: the seeds' experiment on a site the harness does not serve.
 
 Each trial is a new person (a new browser context, its own device id) on the site under test. Its
-vendor traffic is intercepted as in :mod:`harness.intercept`: the library and its settings come from
+vendor traffic is intercepted as in :mod:`harness.sites.intercept`: the library and its settings come from
 the bundled profile's npm package, its beacons go to the collector. The person opens the site map's
 ``[signup]`` page, fills the form and submits it either at DOMContentLoaded while the vendor CDN is
 still holding the library back (*early*) or once the library is ready (*ready*), then stays on the
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.intercept import Interceptor, vendor_hosts
-from harness.repro import GRACE_MS, READY_JS, SUBMITS, Cell, LossReport, Trial
-from harness.sitemap import Person, SiteMap
-from harness.snippet import SnippetProfile, available, load_profile
-from harness.transport import observe_async
+from harness.collecting.transport import observe_async
+from harness.sites.intercept import Interceptor, vendor_hosts
+from harness.sites.sitemap import Person, SiteMap
+from harness.sites.snippet import SnippetProfile, available, load_profile
+from harness.tools.repro import GRACE_MS, READY_JS, SUBMITS, Cell, LossReport, Trial
 
 FLOW = "site"
 DEFAULT_PARALLEL = 4

@@ -37,10 +37,10 @@ from urllib.parse import urlsplit
 
 import click
 
-from harness.site import DELIVERY_COOKIE, FLOWS, LIBRARY_FILE
-from harness.snippet import ASSET_PREFIX, SnippetProfile, load_profile
-from harness.transport import is_collector_path, observe_async
-from harness.usage import parse_int
+from harness.collecting.transport import is_collector_path, observe_async
+from harness.sites.site import DELIVERY_COOKIE, FLOWS, LIBRARY_FILE
+from harness.sites.snippet import ASSET_PREFIX, SnippetProfile, load_profile
+from harness.tools.usage import parse_int
 
 SUBMITS = ("early", "ready")
 DEFAULT_LATENCY_MS = 300
@@ -336,7 +336,7 @@ async def run_trial(browser: Any, base_url: str, watch: _Watch, mode: str, flow:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         await context.add_cookies([{"name": DELIVERY_COOKIE, "value": mode, "url": base_url}])
-        await observe_async(context)  # how each call leaves the page, observed (harness.transport)
+        await observe_async(context)  # how each call leaves the page, observed (harness.collecting.transport)
         await context.add_init_script(user_script(profile, submit))
         page = await context.new_page()
         inflight: set[Any] = set()
@@ -616,7 +616,7 @@ def run_cells(cells: Sequence[CellSpec], trials: int = DEFAULT_TRIALS, parallel:
                        "the mode's declared hold_ms (a batching timer); ends early once both calls are stored",
         "latency_applies_to": ["collector reply (delay_ms)",
                                "every library file: script, chunks, settings (script_delay_ms)"],
-        "transports": "observed in the browser (harness.transport), not reported by the library",
+        "transports": "observed in the browser (harness.collecting.transport), not reported by the library",
         "extra_faults": faults,
         "user": "a new browser context per trial; submits at DOMContentLoaded (early) or on the library's ready "
                 "(ready); stays on the destination page through the settle window",
@@ -720,7 +720,7 @@ def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str,
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.browser import BrowserNotFound
-    from harness.snippet import ProfileError
+    from harness.sites.snippet import ProfileError
 
     if site_url or site_map:
         _site_signup_loss(trials, snippet, latency, submit, parallel, headed, site_url, site_map, capture_hosts,
@@ -767,14 +767,14 @@ def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str,
 
 def _site_signup_loss(trials: int, snippet: str, latency: str, submit: str, parallel: int | None, headed: bool,
                       site_url: str | None, site_map: str | None, capture_hosts: Sequence[str], fmt: str) -> None:
-    """``--site-url``: the experiment on the user's own site (harness.repro_site)."""
+    """``--site-url``: the experiment on the user's own site (harness.tools.repro_site)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.browser import BrowserNotFound
-    from harness.repro_site import run_site_signup_loss
-    from harness.sitemap import SiteMapError, load_site_map
-    from harness.snippet import ProfileError
+    from harness.sites.sitemap import SiteMapError, load_site_map
+    from harness.sites.snippet import ProfileError
+    from harness.tools.repro_site import run_site_signup_loss
 
     if not site_map:
         raise click.BadParameter("a site map with a [signup] section is needed to sign up on your site",

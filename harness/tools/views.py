@@ -338,7 +338,7 @@ def mtu_lines(mtu: Mapping[str, Any], without_identify: Any = None) -> Text:
 
 
 def _message_time(message: Record) -> str:
-    """When the call was made (the device clock), as :mod:`harness.profile` orders messages."""
+    """When the call was made (the device clock), as :mod:`harness.identity.profile` orders messages."""
     return str(message.get("originalTimestamp") or message.get("timestamp") or message.get("receivedAt") or "")
 
 

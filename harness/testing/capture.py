@@ -3,8 +3,8 @@
 Waits block on the store's condition variable (no polling). The expressive assertions say what
 should have been sent in one line and explain a miss: :meth:`Beacons.expect`,
 :meth:`Beacons.expect_none`, :meth:`Beacons.expect_sequence` (deep partial specs, see
-:mod:`harness.matchers`), :meth:`Beacons.assert_no_violations` (tracking plan) and
-:meth:`Beacons.match_snapshot` (golden payloads, see :mod:`harness.snapshot`).
+:mod:`harness.testing.matchers`), :meth:`Beacons.assert_no_violations` (tracking plan) and
+:meth:`Beacons.match_snapshot` (golden payloads, see :mod:`harness.testing.snapshot`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from harness import matchers
-from harness.store import BeaconStore, Record, describe
+from harness.collecting.store import BeaconStore, Record, describe
+from harness.testing import matchers
 
 
 class Beacons:
@@ -27,7 +27,7 @@ class Beacons:
         self.plan = plan  # type: ignore[assignment]  # the setter loads paths
         self.snapshot_update = False  # set from --snapshot-update by the plugin
         self.pump: Callable[[float], bool] | None = None  # site mode: hands the thread to Playwright (intercept)
-        self.snapshot_dir: Path | None = None  # the plugin sets it; None: harness.snapshot.default_dir()
+        self.snapshot_dir: Path | None = None  # the plugin sets it; None: harness.testing.snapshot.default_dir()
         self.test_name = ""
         self.artifact_dir: Path | None = None  # the plugin sets it: where beacons.json goes when the test fails
 
@@ -38,7 +38,7 @@ class Beacons:
 
     @plan.setter
     def plan(self, value: dict[str, Any] | str | Path | None) -> None:
-        from harness.plan import load_plan, validate_plan
+        from harness.identity.plan import load_plan, validate_plan
 
         if value is None:
             self._plan: dict[str, Any] | None = None
@@ -96,17 +96,17 @@ class Beacons:
         self.store.clear()
 
     def profiles(self) -> list[Any]:
-        from harness.profile import build_profiles
+        from harness.identity.profile import build_profiles
 
         return build_profiles(self.all())
 
     def mtu(self) -> dict[str, int]:
-        from harness.profile import monthly_tracked_users
+        from harness.identity.profile import monthly_tracked_users
 
         return monthly_tracked_users(self.all())
 
     def lint(self) -> list[Any]:
-        from harness.lint import lint
+        from harness.identity.lint import lint
 
         return lint(self.all(), self.plan)
 
@@ -223,8 +223,8 @@ class Beacons:
 
     # ---- tracking plan ------------------------------------------------------------------------
     def violations(self) -> list[Any]:
-        """Tracking-plan violations (harness.lint.Violation) among the captured messages."""
-        from harness.lint import violations
+        """Tracking-plan violations (harness.identity.lint.Violation) among the captured messages."""
+        from harness.identity.lint import violations
 
         if self.plan is None:
             raise ValueError("no tracking plan: run pytest with --tracking-plan PATH or set beacons.plan")
@@ -255,7 +255,7 @@ class Beacons:
         ``mask`` names more volatile fields (``["properties.order_id"]``); they are numbered so
         equal values must stay equal.
         """
-        from harness import snapshot
+        from harness.testing import snapshot
 
         matchers.check_keywords("match_snapshot", filters, {"extra masks": "mask"})
         spec = matchers.build_spec(partial={**filters, **(fields or {})})

@@ -33,8 +33,8 @@ from playwright.sync_api import BrowserContext, Request, Route
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from harness.collector import DEVICE_COOKIE
-from harness.snippet import SnippetProfile, available, load_profile
+from harness.collecting.collector import DEVICE_COOKIE
+from harness.sites.snippet import SnippetProfile, available, load_profile
 
 PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")

@@ -10,7 +10,7 @@ Where a display exists the browser opens headed and you click around until you c
     wait-for-url **/dashboard**
     signup | login | logout  # the site map's forms (--site-map)
 
-The site's vendor requests are answered as in :mod:`harness.intercept`: the bundled profiles stand in
+The site's vendor requests are answered as in :mod:`harness.sites.intercept`: the bundled profiles stand in
 for the vendor CDNs, beacons go to the server's collector, anything else is blocked and counted.
 """
 
@@ -26,11 +26,11 @@ from typing import Any
 
 import click
 
-from harness.cli import HarnessError
-from harness.intercept import Interceptor, vendor_hosts
-from harness.sitemap import Person, SiteMap, SiteMapError, load_site_map, submit_form
-from harness.snippet import ProfileError, available, load_profile
-from harness.transport import observe
+from harness.collecting.transport import observe
+from harness.sites.intercept import Interceptor, vendor_hosts
+from harness.sites.sitemap import Person, SiteMap, SiteMapError, load_site_map, submit_form
+from harness.sites.snippet import ProfileError, available, load_profile
+from harness.tools.cli import HarnessError
 
 DEFAULT_STEPS = ["goto {landing}", "goto {second}"]
 
@@ -94,7 +94,7 @@ def browse(site_url: str, site_map: str | None, server: str, capture_hosts: tupl
         with sync_playwright() as pw:
             browser = pw.chromium.launch(**launch_args(headless=not headed))
             context = interceptor.attach(browser.new_context(service_workers="block"))
-            observe(context)  # how each beacon leaves the page, observed (harness.transport)
+            observe(context)  # how each beacon leaves the page, observed (harness.collecting.transport)
             page = context.new_page()
             if headed:
                 page.goto(site.url + site.landing)

@@ -1,6 +1,6 @@
 """The identity graph kept incrementally in SQLite, so profiles and MTU never re-read the whole store.
 
-:mod:`harness.profile` computes profiles from a list of beacons (every message decoded, one
+:mod:`harness.identity.profile` computes profiles from a list of beacons (every message decoded, one
 union-find per call): right for a test's handful of beacons, hopeless for a million. This module
 keeps the same model up to date as beacons are stored -- in the store's own write transaction,
 so it is exactly as durable and as current as the beacons -- and answers from indexed tables:
@@ -16,7 +16,7 @@ so it is exactly as durable and as current as the beacons -- and answers from in
   messages by join, never by scan).
 
 Per message the work is a handful of indexed statements; memory is what one transaction touches.
-The answers equal :func:`harness.profile.build_profiles` / ``monthly_tracked_users`` /
+The answers equal :func:`harness.identity.profile.build_profiles` / ``monthly_tracked_users`` /
 ``mtu_without_identify`` over the same beacons (a property test checks it, any arrival order),
 with one documented difference: an alias whose ``previousId`` is only later used as an
 anonymousId was linked as a userId (the batch function looks ahead; a stream cannot).
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.profile import event_time, id_value, is_server, iso
+from harness.identity.profile import event_time, id_value, is_server, iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS graph_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -304,7 +304,7 @@ class _Tx:
         return found
 
     def add(self, seq: int, message: dict[str, Any]) -> None:
-        # the readings of harness.profile (user_id, anonymous_id, message_nodes, device_of), inlined:
+        # the readings of harness.identity.profile (user_id, anonymous_id, message_nodes, device_of), inlined:
         # this runs for every stored message, inside the commit
         uid, aid = id_value(message.get("userId")), id_value(message.get("anonymousId"))
         ukey = "u:" + uid if uid is not None else None
@@ -442,7 +442,7 @@ def profile_count(db: sqlite3.Connection) -> int:
 
 def profiles(db: sqlite3.Connection, limit: int | None = None, offset: int = 0, order: str = "first",
              messages: int = MESSAGES_SHOWN, decode: Any = json.loads) -> list[dict[str, Any]]:
-    """Profiles as :meth:`harness.profile.Profile.to_dict` gives them, first-seen order (``order="recent"``:
+    """Profiles as :meth:`harness.identity.profile.Profile.to_dict` gives them, first-seen order (``order="recent"``:
     most recently active first), ``limit``/``offset`` paging. Each lists at most IDS_SHOWN ids and its
     newest ``messages`` messages in time order; ``*_total`` fields say when there are more."""
     sort = "last_seq DESC" if order == "recent" else "t, seq"

@@ -6,7 +6,7 @@ profile is a connected set. A person who identifies on two devices is one profil
 that never identifies stays its own anonymous profile. Pure functions, no I/O.
 
 The small message helpers here (time order, device, server-or-browser) are shared with
-:mod:`harness.lint`, so both read a beacon record the same way.
+:mod:`harness.identity.lint`, so both read a beacon record the same way.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.store import Record
+from harness.collecting.store import Record
 
 PLACEHOLDER = re.compile(r"^<(?P<kind>[A-Za-z_][\w.]*)(?::\d+)?>$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
@@ -34,7 +34,7 @@ def default_dir() -> Path:
     """``$HARNESS_SNAPSHOT_DIR``, else ``./__snapshots__``: never inside the installed package.
 
     The pytest plugin passes its own folder (beside the test file, or the ``harness_snapshot_dir``
-    ini value); this default only serves :class:`harness.capture.Beacons` used outside pytest.
+    ini value); this default only serves :class:`harness.testing.capture.Beacons` used outside pytest.
     """
     if env := os.environ.get("HARNESS_SNAPSHOT_DIR"):
         return Path(env)

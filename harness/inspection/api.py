@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from harness import keys
-from harness.store import to_json
-from harness.stream import Hub, frame
+from harness.collecting.store import to_json
+from harness.collecting.stream import Hub, frame
 
 FILTERS = ("type", "event", "userId", "anonymousId")
 PING_SECONDS = 10
@@ -125,13 +125,13 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def get_profiles(request: web.Request) -> web.Response:
-    """Identity profiles and MTU from the incremental identity graph (see :mod:`harness.graph`).
+    """Identity profiles and MTU from the incremental identity graph (see :mod:`harness.identity.graph`).
 
     ``limit`` (default PROFILES_PAGE) and ``offset`` page; ``order=recent`` puts the most recently
     active first; ``messages`` is how many of each profile's newest messages to include. Indexed
     reads on a worker thread: the event loop never waits for them.
     """
-    from harness import graph
+    from harness.identity import graph
 
     try:
         limit = min(_int_param(request.query, "limit", 1) or graph.PROFILES_PAGE, MAX_PAGE)
@@ -206,7 +206,7 @@ def _scoped(doc: dict[str, Any], analysed: int, stored: int) -> dict[str, Any]:
 
 def analyse(kind: str, records: list[Any], stored: int, plan: dict[str, Any] | None) -> str:
     """The /api/lint or /api/violations document (JSON text) for these records."""
-    from harness.lint import has_errors, lint, violations
+    from harness.identity.lint import has_errors, lint, violations
 
     if kind == "lint":
         findings = lint(records, plan)
@@ -222,7 +222,7 @@ def analyse_file(kind: str, db_path: str, window: int, plan: dict[str, Any] | No
     import sqlite3
     from pathlib import Path
 
-    from harness.store import from_json
+    from harness.collecting.store import from_json
 
     db = sqlite3.connect(f"{Path(db_path).resolve().as_uri()}?mode=ro", uri=True)
     try:
@@ -296,7 +296,7 @@ async def get_violations(request: web.Request) -> web.Response:
 async def stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: ``hello`` (stats), then one ``beacon`` event (JSON) per stored beacon.
 
-    Fan-out is shared and bounded (see :mod:`harness.stream`): a subscriber that falls behind gets
+    Fan-out is shared and bounded (see :mod:`harness.collecting.stream`): a subscriber that falls behind gets
     ``event: dropped`` and is disconnected; a comment line every PING_SECONDS finds departed clients.
     """
     hub = request.app[HUB]

@@ -23,9 +23,10 @@ from typing import Any
 
 import jinja2
 
-from harness import resources, storage
+from harness import resources
+from harness.sites import storage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SNIPPETS_DIR = resources.SNIPPETS_DIR  # the checkout's fixtures/snippets/, or the wheel's copy
 NPM_MODULES = resources.NPM_MODULES  # `make setup` installs it from profiles-npm/package-lock.json
 NPM_SCHEME = "npm:"  # a source path "npm:@scope/pkg/dist/x.js" lives in NPM_MODULES
@@ -250,7 +251,7 @@ class SnippetProfile:
         return own.get(place) or (self.cookie_encoding if place == "cookie" else self.local_encoding)
 
     def decode(self, name: str, raw: str | None, place: str) -> Any:
-        """A stored value as the library meant it (see :mod:`harness.storage`)."""
+        """A stored value as the library meant it (see :mod:`harness.sites.storage`)."""
         return storage.decode(raw, self.encoding(name, place))
 
 
@@ -468,7 +469,7 @@ def _intercept(data: dict[str, Any], toml: Path) -> dict[str, tuple[str, ...]]:
     """``[intercept]``: the vendor origins this profile stands in for when the harness tests any site.
 
     ``cdn`` prefixes are answered from the profile's assets and routes (path after the prefix),
-    ``api`` prefixes go to the collector (see :mod:`harness.intercept`).
+    ``api`` prefixes go to the collector (see :mod:`harness.sites.intercept`).
     """
     section = data.get("intercept") or {}
     if not isinstance(section, dict):

@@ -45,7 +45,7 @@ BROWSER = "browser"  # a browser sent it; which API is unknown (no harness scrip
 SERVER = "server"  # neither Sec-Fetch-* nor Origin: not a browser (server-side libraries, curl, tests)
 
 INIT_SCRIPT = """(() => {
-  // Intilery harness: mark how each POST to a /v1/ path leaves the page (see harness/transport.py).
+  // Intilery harness: mark how each POST to a /v1/ path leaves the page (see harness/collecting/transport.py).
   if (window.__hxTransportWrapped) return;
   Object.defineProperty(window, '__hxTransportWrapped', {value: true, enumerable: false});
   const Q = "__QUERY__";

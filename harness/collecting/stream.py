@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from harness.store import BeaconStore, Record, to_json
+from harness.collecting.store import BeaconStore, Record, to_json
 
 FLUSH_SECONDS = 0.05  # beacons gathered into one block per subscriber write
 MAX_QUEUE_BYTES = 4 * 1024 * 1024  # unwritten blocks per subscriber before it is dropped

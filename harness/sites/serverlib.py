@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.beacon import now_iso
+from harness.collecting.beacon import now_iso
 
 LIBRARY = {"name": "intilery-python", "version": "0.1.0"}
 

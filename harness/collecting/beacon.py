@@ -338,7 +338,7 @@ class RequestInfo:
     device: str | None
     received_ms: float
     received_at: str
-    transport: str = ""  # observed by the collector (harness.transport.observed); "" = not known
+    transport: str = ""  # observed by the collector (harness.collecting.transport.observed); "" = not known
 
 
 def detect_transport(message: dict[str, Any], user_agent: str) -> str:

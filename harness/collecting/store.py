@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import graph
+from harness.identity import graph
 
 Record = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class BeaconStore:
         self._pending_cut = 0  # bad rows an open transaction deletes (applied to _bad_rows after COMMIT)
         self._local = threading.local()  # each reading thread's read-only connection (file stores)
         self._generation = 0  # bumped by clear(): cached analysis of an older generation is stale
-        self._graph = graph.Cache()  # what committed graph updates learnt (see harness.graph.Cache)
+        self._graph = graph.Cache()  # what committed graph updates learnt (see harness.identity.graph.Cache)
         self._readers: list[sqlite3.Connection] = []
         self._stats = Stats()
         self._load()
@@ -593,7 +593,7 @@ class BeaconStore:
         """Beacons in arrival order matching type/event/field filters; ``since`` is a seq or ISO time."""
         return self.page(type, event, since, limit, before, **filters)[0]
 
-    # ---- analysis (the identity graph, see harness.graph) --------------------------------------
+    # ---- analysis (the identity graph, see harness.identity.graph) --------------------------------------
     def version(self) -> tuple[int, int]:
         """Changes whenever the beacons analysis reads change: (clear generation, beacons stored)."""
         with self._lock:
@@ -626,7 +626,7 @@ class BeaconStore:
         return self._profiles_from_beacons(limit, offset)
 
     def _profiles_from_beacons(self, limit: int | None, offset: int) -> dict[str, Any]:
-        from harness.profile import build_profiles, monthly_tracked_users, mtu_without_identify
+        from harness.identity.profile import build_profiles, monthly_tracked_users, mtu_without_identify
 
         beacons = self.all()
         found = build_profiles(beacons)

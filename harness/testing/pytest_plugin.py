@@ -24,14 +24,14 @@ import pytest
 
 from harness import browser as browser_mod
 from harness import timebase
-from harness.capture import Beacons
-from harness.device import Device, context_options
-from harness.intercept import Interceptor, vendor_hosts
 from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
-from harness.sitemap import SHOP_MAP, SiteMap, SiteMapError, load_site_map
-from harness.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, load_profile
-from harness.usage import UsageProblem, check_store_path, one_line
+from harness.sites.intercept import Interceptor, vendor_hosts
+from harness.sites.sitemap import SHOP_MAP, SiteMap, SiteMapError, load_site_map
+from harness.sites.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, load_profile
+from harness.testing.capture import Beacons
+from harness.testing.device import Device, context_options
+from harness.tools.usage import UsageProblem, check_store_path, one_line
 
 SNAPSHOT_INI = "harness_snapshot_dir"
 DEFAULT_SNAPSHOT_FOLDER = "__snapshots__"  # beside each test file, like syrupy's
@@ -48,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="test this site unchanged (env HARNESS_SITE_URL): devices open it, and its vendor "
                          "traffic is captured by interception")
     group.addoption("--site-map", default=None, metavar="PATH",
-                    help="TOML site map of --site-url: pages, sign-up/login/logout forms (harness/sitemap.py)")
+                    help="TOML site map of --site-url: pages, sign-up/login/logout forms (harness/sites/sitemap.py)")
     group.addoption("--capture-host", action="append", default=[], metavar="HOST",
                     help="with --site-url, also capture requests to HOST (glob) as beacons; repeatable")
     group.addoption("--tracking-plan", default=None, help="tracking plan (YAML/JSON) to validate beacons against")
@@ -105,7 +105,7 @@ def _check_options(config: pytest.Config) -> _Setup:
         raise pytest.UsageError(f"--snippet: {one_line(exc)}") from None
     plan = None
     if path := config.getoption("--tracking-plan"):
-        from harness.plan import load_plan
+        from harness.identity.plan import load_plan
 
         try:
             plan = load_plan(path)
@@ -256,7 +256,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_INSTANT] = Instant(start, config.getoption("--harness-timezone", None))
     out, check = config.getoption("--conformance-out", None), config.getoption("--conformance-check", None)
     if (out or check) and not hasattr(config, "workerinput"):  # the controller collects the xdist reports
-        from harness.conformance import Recorder
+        from harness.tools.conformance import Recorder
 
         config.pluginmanager.register(Recorder(_setup(config).profile.name, Path(out) if out else None,
                                                Path(check) if check else None), "harness-conformance")
@@ -437,7 +437,7 @@ def interception(pytestconfig: pytest.Config, harness_server: HarnessServer, sit
 
 
 def _bundled_names() -> list[str]:
-    from harness.snippet import available
+    from harness.sites.snippet import available
 
     return [name for name in available() if name != "none"]
 
@@ -460,7 +460,7 @@ def new_device(new_context: Callable[..., Any], playwright: Any, harness_server:
 
     Every device starts on the harness clock (the pinned start instant plus the test's elapsed time)
     in the test's time zone, unless ``timezone_id=`` says otherwise. With --site-url it opens that
-    site and its vendor traffic is intercepted (:mod:`harness.intercept`).
+    site and its vendor traffic is intercepted (:mod:`harness.sites.intercept`).
     """
     made: list[Device] = []
 
@@ -489,7 +489,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()
     if item.config.getoption("--conformance-out") or item.config.getoption("--conformance-check"):
-        from harness.conformance import annotate
+        from harness.tools.conformance import annotate
 
         annotate(item, report, call)
     if report.when != "call" or not report.failed:

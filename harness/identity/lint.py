@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-from harness.profile import (
+from harness.identity.profile import (
     Beacon,
     anonymous_id,
     arrival_order,
@@ -487,7 +487,7 @@ def check_missing_ids(beacons: list[Beacon]) -> list[Finding]:
 
 def _validator(schema: Any, where: str) -> Any:
     """A jsonschema validator for one plan schema; a bad schema is the plan's fault: ValueError (PlanError)."""
-    from harness.plan import check_schema
+    from harness.identity.plan import check_schema
 
     return check_schema(schema, f"tracking plan: {where}")(schema)
 

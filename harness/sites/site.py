@@ -19,14 +19,14 @@ import jinja2
 from aiohttp import web
 
 from harness import keys, resources
-from harness.collector import DEVICE_COOKIE
-from harness.faults import FaultAction
-from harness.serverlib import ServerAnalytics
-from harness.snippet import ASSET_PREFIX
+from harness.collecting.collector import DEVICE_COOKIE
+from harness.collecting.faults import FaultAction
+from harness.sites.serverlib import ServerAnalytics
+from harness.sites.snippet import ASSET_PREFIX
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = resources.STATIC_DIR  # the checkout's static/, or the wheel's copy
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 LIBRARY_FILE = "intilery.js"
 SESSION_COOKIE = "hx_session"
 DELIVERY_COOKIE = "hx_delivery"

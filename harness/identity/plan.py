@@ -13,7 +13,7 @@ every identify must carry::
 
 A mistake in the plan must fail at load time with a message that names the file and the spot
 (a typo like ``event:`` or an invalid schema), not later as a confusing violation. The
-checking itself is :func:`harness.lint.violations`; this module only produces valid plans.
+checking itself is :func:`harness.identity.lint.violations`; this module only produces valid plans.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def check_schema(schema: Any, where: str) -> type[Validator]:
     """The validator class for a plan schema (draft from ``$schema``, default 2020-12).
 
     The schema itself must be valid for its draft, or nothing it says can be trusted: PlanError
-    naming ``where`` and the spot otherwise. :func:`harness.lint.violations` builds its
+    naming ``where`` and the spot otherwise. :func:`harness.identity.lint.violations` builds its
     validators with this too, so the loader and the checker accept the same schemas.
     """
     if not isinstance(schema, dict | bool):
@@ -161,7 +161,7 @@ def _json_compatible(document: Any) -> None:
 
 def _agrees_with_lint(plan: Plan) -> None:
     """The checker must accept what the loader accepts: run it once on no beacons."""
-    from harness.lint import violations
+    from harness.identity.lint import violations
 
     try:
         violations([], plan)

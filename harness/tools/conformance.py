@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from harness.claims import CLAIMS
+from harness.identity.claims import CLAIMS
 
 HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED = "holds", "differs", "n/a", "FAILS", "untested"
 BROWSER_FIXTURES = frozenset({"new_device", "desktop", "phone", "harness_server"})
@@ -297,7 +297,7 @@ def measure_loss(profile: str, trials: int, root: Path) -> dict[str, Any] | None
 
 def _library(column: Column, root: Path) -> str:
     """What the profile runs, for the matrix header: its declared package, else its description."""
-    from harness.snippet import ProfileError, load_profile
+    from harness.sites.snippet import ProfileError, load_profile
 
     try:
         profile = load_profile(column.profile)
@@ -310,7 +310,7 @@ def _library(column: Column, root: Path) -> str:
 def _command() -> Any:
     import click
 
-    from harness.cli import HarnessError
+    from harness.tools.cli import HarnessError
 
     @click.command("conformance")
     @click.option("--snippet", "snippets", default="intilery", show_default=True,
@@ -329,7 +329,7 @@ def _command() -> Any:
     def conformance(snippets: str, out: str, json_out: str | None, tests: str, workers: str,
                     loss_trials: int, from_json: str | None) -> None:
         """Run the library-neutral claims for each library and write the claim x library matrix."""
-        from harness.snippet import ROOT, ProfileError, load_profile
+        from harness.sites.snippet import ROOT, ProfileError, load_profile
 
         if from_json:
             saved = [Column.from_dict(c) for c in json.loads(Path(from_json).read_text())]

@@ -26,7 +26,7 @@ from urllib.request import Request, urlopen
 import click
 
 from harness import __version__
-from harness.usage import UsageProblem, check_store_path, one_line
+from harness.tools.usage import UsageProblem, check_store_path, one_line
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -37,11 +37,11 @@ POLL_SECONDS = 0.5  # --db --follow re-reads the file this often
 API_PAGE = 10_000  # beacons per /api/beacons request (the server's MAX_PAGE)
 # Lazily imported subcommands: a module another part of the project provides, or not yet.
 LAZY_COMMANDS = {
-    "repro": ("harness.repro", "repro", "Reproduce lost sign-ups per delivery mode and flow (real browser)."),
-    "demo": ("harness.demo", "demo", "Walk the seeds' scenarios #1-#3 and a short sign-up-loss run."),
-    "browse": ("harness.browse", "browse",
+    "repro": ("harness.tools.repro", "repro", "Reproduce lost sign-ups per delivery mode and flow (real browser)."),
+    "demo": ("harness.tools.demo", "demo", "Walk the seeds' scenarios #1-#3 and a short sign-up-loss run."),
+    "browse": ("harness.tools.browse", "browse",
                "Open your own site in Chromium; its vendor traffic goes to a running harness's collector."),
-    "conformance": ("harness.conformance", "conformance",
+    "conformance": ("harness.tools.conformance", "conformance",
                     "Run the claims per library and write the claim x library matrix (docs/conformance.md)."),
 }
 
@@ -116,7 +116,7 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
     from harness import timebase
     from harness.keys import Config
     from harness.server import HarnessServer, is_loopback
-    from harness.snippet import ProfileError, load_profile
+    from harness.sites.snippet import ProfileError, load_profile
 
     try:
         profile = load_profile(snippet)
@@ -129,7 +129,7 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
             raise HarnessError(str(exc)) from None
     plan = None
     if tracking_plan:
-        from harness.plan import load_plan
+        from harness.identity.plan import load_plan
 
         try:
             plan = load_plan(tracking_plan)
@@ -140,7 +140,7 @@ def serve(host: str, port: int, db: str, write_key: str | None, snippet: str, tr
                    + ("" if api_token else "; consider --api-token"), err=True)
         click.echo("note: the inspector and API answer Host names that are IPs, localhost, *.shop.test or "
                    "--host; add others with --allowed-host NAME", err=True)
-    from harness.store import StoreInUse
+    from harness.collecting.store import StoreInUse
 
     default_db = click.get_current_context().get_parameter_source("db") == click.core.ParameterSource.DEFAULT
     try:
@@ -336,7 +336,7 @@ class ServerSource:
 
     def follow(self, filters: dict[str, str], backlog: int, on_ready: Callable[[], None]) -> Iterator[Record]:
         """Subscribe to /api/stream first, then read the backlog: nothing falls in between."""
-        from harness.store import matches
+        from harness.collecting.store import matches
 
         response = self._open(self._request("/api/stream", accept="text/event-stream"), STREAM_TIMEOUT)
         with response:
@@ -429,7 +429,7 @@ class DbSource:
     """A store file written by ``harness serve --db`` or the pytest plugin, read directly."""
 
     def __init__(self, path: str, plan: dict[str, Any] | None = None) -> None:
-        from harness.store import open_readonly
+        from harness.collecting.store import open_readonly
 
         check_store_file(path)
         try:
@@ -461,14 +461,14 @@ class DbSource:
         return self.store.bad()
 
     def profiles(self) -> dict[str, Any]:
-        from harness import graph
+        from harness.identity import graph
 
         limit = graph.PROFILES_PAGE
         return self.store.profiles_page(limit, 0, "first", graph.messages_per_profile(limit, graph.MESSAGES_SHOWN))
 
     def lint(self) -> dict[str, Any]:
-        from harness.api import ANALYSIS_WINDOW, _scoped
-        from harness.lint import has_errors, lint
+        from harness.identity.lint import has_errors, lint
+        from harness.inspection.api import ANALYSIS_WINDOW, _scoped
 
         records, stored = self.store.recent(ANALYSIS_WINDOW)
         findings = lint(records, self.plan)
@@ -477,7 +477,7 @@ class DbSource:
 
     def follow(self, filters: dict[str, str], backlog: int, on_ready: Callable[[], None]) -> Iterator[Record]:
         """Tail the file: the last few, then every row another process commits (polled)."""
-        from harness.store import matches
+        from harness.collecting.store import matches
 
         found, _ = self.beacons(filters, backlog)
         db = sqlite3.connect(f"file:{quote(str(Path(self.path).resolve()))}?mode=ro", uri=True)
@@ -602,7 +602,7 @@ def beacons(server: str, db: str | None, api_token: str | None, type_: str | Non
     if follow:
         _follow(source, filters, limit or FOLLOW_BACKLOG, fmt)
         return
-    from harness import views
+    from harness.tools import views
 
     if bad:
         entries = source.bad()
@@ -634,7 +634,7 @@ def beacons(server: str, db: str | None, api_token: str | None, type_: str | Non
 
 def _follow(source: Source, filters: dict[str, str], backlog: int, fmt: str) -> None:
     """Print the backlog, then each new beacon the moment it is stored, until Ctrl-C."""
-    from harness import views
+    from harness.tools import views
 
     console = _console()
 
@@ -667,7 +667,7 @@ def profiles(server: str, db: str | None, api_token: str | None, fmt: str, timel
     if fmt == "json":
         _emit_json(doc)
         return
-    from harness import views
+    from harness.tools import views
 
     console = _console(wide)
     found = doc.get("profiles") or []
@@ -700,7 +700,7 @@ def lint(ctx: click.Context, server: str, db: str | None, api_token: str | None,
     if tracking_plan:
         if db is None:
             raise HarnessError("--tracking-plan applies to --db; a server checks the plan it was started with")
-        from harness.plan import load_plan
+        from harness.identity.plan import load_plan
 
         try:
             plan = load_plan(tracking_plan)
@@ -712,7 +712,7 @@ def lint(ctx: click.Context, server: str, db: str | None, api_token: str | None,
     if fmt == "json":
         _emit_json(doc)
     else:
-        from harness import views
+        from harness.tools import views
 
         console = _console(wide)
         console.print(views.lint_view(findings, width=_fit(console, wide)))

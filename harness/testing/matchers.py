@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.store import Record, describe
+from harness.collecting.store import Record, describe
 
 ALIASES = {"transport": "_meta__transport"}
 # Top-level fields of an analytics.js message (the spec, the harness's enrichment, RudderStack's
