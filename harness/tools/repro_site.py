@@ -29,7 +29,7 @@ from harness.collecting.transport import observe_async
 from harness.sites.intercept import Interceptor, vendor_hosts
 from harness.sites.sitemap import Person, SiteMap
 from harness.sites.snippet import SnippetProfile, available, load_profile
-from harness.tools.repro import GRACE_MS, READY_JS, SUBMITS, Cell, LossReport, Trial
+from harness.tools.repro import GRACE_MS, SUBMITS, Cell, LossReport, Trial, ready_js
 
 FLOW = "site"
 DEFAULT_PARALLEL = 4
@@ -78,7 +78,8 @@ class _DeviceWatch:
 
 
 async def run_site_trial(browser: Any, harness_url: str, site: SiteMap, interceptor: Interceptor,
-                         watch: _DeviceWatch, submit: str, latency_ms: int, settle_ms: int) -> Trial:
+                         watch: _DeviceWatch, submit: str, latency_ms: int, settle_ms: int,
+                         library: SnippetProfile) -> Trial:
     """One person signs up on the site; delivered when identify and the sign-up event arrived in time."""
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -132,17 +133,16 @@ async def run_site_trial(browser: Any, harness_url: str, site: SiteMap, intercep
         navigate_ms = 15_000 + 4 * latency_ms
         await page.goto(site.url + person.fill(form.url), wait_until="domcontentloaded", timeout=navigate_ms)
         if submit == "ready":
-            await page.evaluate(READY_JS, navigate_ms)
+            await page.evaluate(ready_js(library), navigate_ms)
         with contextlib.suppress(Exception):
-            trial.library_at_submit = bool(await page.evaluate(
-                "() => !!(window.analytics && window.analytics.initialized)"))
+            trial.library_at_submit = not await page.evaluate(f"() => !!({library.not_loaded})")
         for selector, value in form.fields.items():
             await page.fill(selector, person.fill(value))
         await page.click(form.submit, no_wait_after=True)
         if form.after:
             await page.wait_for_url(form.after, wait_until="commit", timeout=navigate_ms)
         left.set()
-        ready = asyncio.ensure_future(_ready(page, navigate_ms))
+        ready = asyncio.ensure_future(_ready(page, navigate_ms, ready_js(library)))
         both = asyncio.ensure_future(arrived.wait())
 
         async def window() -> None:
@@ -169,11 +169,11 @@ async def run_site_trial(browser: Any, harness_url: str, site: SiteMap, intercep
     return trial
 
 
-async def _ready(page: Any, ms: int) -> None:
+async def _ready(page: Any, ms: int, script: str) -> None:
     end = time.monotonic() + ms / 1000
     while time.monotonic() < end and not page.is_closed():
         try:
-            await page.evaluate(READY_JS, int((end - time.monotonic()) * 1000))
+            await page.evaluate(script, int((end - time.monotonic()) * 1000))
             return
         except Exception:  # evaluated in the document being replaced: ask the new one
             await asyncio.sleep(0.05)
@@ -211,7 +211,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
                             nonlocal done
                             async with gate:
                                 trial = await run_site_trial(browser, server.base_url, site, interceptor, watch,
-                                                             submit, latency, settle)
+                                                             submit, latency, settle, library)
                             done += 1
                             if progress:
                                 progress(f"{submit}@{latency}ms", done, trials)
