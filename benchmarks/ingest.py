@@ -123,10 +123,11 @@ def drive(base: str, requests: list[tuple[str, bytes]], concurrency: int = 32, t
 class Server:
     """A server subprocess on a free loopback port, ready when GET / answers."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], cwd: Path | str = ROOT) -> None:
+        """``cwd``: the source tree ``python -m`` imports from (another checkout, to compare versions)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([*argv, "--port", str(self.port)], cwd=ROOT, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([*argv, "--port", str(self.port)], cwd=cwd, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         run_in_thread(self._wait_ready())
 

@@ -36,7 +36,7 @@ from harness.collecting.beacon import (
     split_request,
     status_for,
 )
-from harness.collecting.store import BAD_RAW_KEEP, Record, bad_entry, to_json
+from harness.collecting.store import BAD_RAW_KEEP, Record, bad_entry, to_json_fast
 
 DEVICE_COOKIE = "hx_device"
 # RudderStack's BeaconQueue (useBeacon) posts {"batch": [...]} as text/plain to /beacon/v1/batch?writeKey=KEY:
@@ -355,7 +355,7 @@ def _accept(messages: list[Any], shared: dict[str, Any], info: RequestInfo, sing
         if reason is None:
             record = enrich(message, {}, info)
             try:
-                body = to_json(record)
+                body = to_json_fast(record)
             except ValueError:  # NaN/Infinity cannot come from parsed JSON; refused here all the same
                 reason = "message holds a number that is not finite (NaN or Infinity)"
             else:

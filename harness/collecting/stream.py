@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from harness.collecting.store import BeaconStore, Record, to_json
+from harness.collecting.store import BeaconStore, Record, to_json_fast
 
 FLUSH_SECONDS = 0.05  # beacons gathered into one block per subscriber write
 MAX_QUEUE_BYTES = 4 * 1024 * 1024  # unwritten blocks per subscriber before it is dropped
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def frame(event: str, data: str, event_id: str | None = None) -> bytes:
-    """One SSE event. ``data`` is JSON from :func:`to_json` (ASCII, no newline), so it cannot break the framing."""
+    """One SSE event. ``data`` is JSON from :func:`to_json_fast` (ASCII, no newline), so it cannot break the framing."""
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {data}\n\n".encode("ascii")
 
@@ -127,7 +127,7 @@ class Hub:
             return
         try:
             seq = record.get("_meta", {}).get("seq", "")
-            block = frame("beacon", to_json(record), str(seq))
+            block = frame("beacon", to_json_fast(record), str(seq))
         except (ValueError, TypeError):
             log.exception("beacon %r cannot be streamed", record.get("messageId"))
             return
