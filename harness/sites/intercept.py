@@ -149,11 +149,24 @@ class Interceptor:
             return Decision("api", None, split.path + (f"?{split.query}" if split.query else ""))
         return Decision("block", None, split.netloc or url[:40])
 
-    def cdn_reply(self, vendor: VendorHost, tail: str) -> dict[str, Any]:
-        """``route.fulfill`` keywords for a vendor CDN request: a declared asset or route of the profile, else 404."""
+    def cdn_reply(self, vendor: VendorHost, tail: str, method: str = "GET",
+                  headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """``route.fulfill`` keywords for a vendor CDN request: a declared asset or route of the profile, else 404.
+
+        The CORS answer is the page's own origin with credentials (a control plane asked with an
+        Authorization header is preflighted; RudderStack's sourceConfig is).
+        """
+        asked = {k.lower(): v for k, v in (headers or {}).items()}
+        origin = asked.get("origin")
+        cors = {"access-control-allow-origin": origin, "access-control-allow-credentials": "true",
+                "vary": "Origin"} if origin else {"access-control-allow-origin": "*"}
+        if method == "OPTIONS":
+            return {"status": 204, "body": "", "headers": {
+                **cors, "access-control-allow-methods": "GET, POST, OPTIONS",
+                "access-control-allow-headers": asked.get("access-control-request-headers", "*"),
+                "access-control-max-age": "600"}}
         path = tail.split("?", 1)[0]
         served = vendor.profile.serve(path)
-        cors = {"access-control-allow-origin": "*"}
         if served is None:
             return {"status": 404, "body": f"not a file the {vendor.profile.name} profile declares: {path}"}
         with self._lock:
@@ -175,7 +188,8 @@ class Interceptor:
 
     def forward(self, path: str, headers: dict[str, str], device: str) -> tuple[str, dict[str, str]]:
         """The collector URL and headers a captured request is replayed with (its own device id as cookie)."""
-        target = self.harness_url.rstrip("/") + (path if path.startswith("/v1/") else "/v1/" + path.lstrip("/"))
+        known = path.startswith(("/v1/", "/beacon/v1/"))  # the collector's paths (RudderStack's beacon one too)
+        target = self.harness_url.rstrip("/") + (path if known else "/v1/" + path.lstrip("/"))
         kept = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
         kept["cookie"] = f"{DEVICE_COOKIE}={device}"  # the vendor's cookies are not the harness's business
         return target, kept
@@ -191,7 +205,7 @@ class Interceptor:
             route.continue_()
         elif decision.kind == "cdn":
             assert decision.vendor is not None
-            route.fulfill(**self.cdn_reply(decision.vendor, decision.tail))
+            route.fulfill(**self.cdn_reply(decision.vendor, decision.tail, request.method, request.headers))
         elif decision.kind == "api":
             self._capture(route, request, decision.tail, device)
         else:

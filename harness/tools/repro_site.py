@@ -115,7 +115,8 @@ async def run_site_trial(browser: Any, harness_url: str, site: SiteMap, intercep
                     if latency_ms:
                         await asyncio.sleep(latency_ms / 1000)
                     assert decision.vendor is not None
-                    await route.fulfill(**interceptor.cdn_reply(decision.vendor, decision.tail))
+                    await route.fulfill(**interceptor.cdn_reply(decision.vendor, decision.tail, request.method,
+                                                                request.headers))
                 else:
                     if latency_ms:
                         await asyncio.sleep(latency_ms / 1000)  # on its way to the vendor

@@ -54,28 +54,40 @@ def test_the_identity_suite_passes_on_a_site_it_does_not_serve(acme: ForeignSite
     assert " failed" not in summary and "error" not in summary
 
 
-def test_no_request_leaves_loopback_and_the_vendor_is_answered_by_the_harness(acme: ForeignSite, new_context,
+VENDORS = {  # vendor -> (site map, profile, library name the payload carries, CDN hosts, data plane host)
+    "segment": (SITE_MAP, "analytics-next", "analytics.js", {"cdn.segment.com"}, "api.segment.io"),
+    "rudderstack": (SITE_MAP.with_name("sitemap-rudderstack.toml"), "rudderstack", "RudderLabs JavaScript SDK",
+                    {"cdn.rudderlabs.com", "api.rudderstack.com"}, "acmenotes.dataplane.rudderstack.com"),
+}
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_no_request_leaves_loopback_and_the_vendor_is_answered_by_the_harness(vendor: str, new_context,
                                                                               harness_server, beacons) -> None:
-    site = load_site_map(SITE_MAP).with_url(acme.url)
-    library = load_profile("analytics-next")
-    interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site.url,
-                              vendors=vendor_hosts([library]))
-    beacons.pump = interceptor.pump
-    context = interceptor.attach(new_context(service_workers="block"))
-    device = Device(context, site.url, library, site=site)
-    device.land()
-    beacons.wait_for(type="page", count=1)  # a person reads a page before moving on
-    device.browse()
-    page = beacons.one(type="page", context__page__path="/pricing")
-    device.sign_up(Person(email="rita@acme.example"))
-    device.visit(site.landing)
-    assert page["context"]["library"]["name"] == "analytics.js"  # the real analytics-next, from its npm package
-    assert beacons.wait_for(type="page", count=4)
+    """Segment's and RudderStack's stock embeds: their CDN, control plane and data plane answered by the harness."""
+    site_map, profile_name, library_name, cdn_hosts, data_plane = VENDORS[vendor]
+    with ForeignSite(vendor=vendor) as acme:
+        site = load_site_map(site_map).with_url(acme.url)
+        library = load_profile(profile_name)
+        interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site.url,
+                                  vendors=vendor_hosts([library]))
+        beacons.pump = interceptor.pump
+        context = interceptor.attach(new_context(service_workers="block"))
+        device = Device(context, site.url, library, site=site)
+        device.land()
+        beacons.wait_for(type="page", count=1)  # a person reads a page before moving on
+        device.browse()
+        page = beacons.one(type="page", context__page__path="/pricing")
+        device.sign_up(Person(email="rita@acme.example"))
+        device.visit(site.landing)
+        assert page["context"]["library"]["name"] == library_name  # the real library, from its npm package
+        assert beacons.wait_for(type="page", count=4)
+        context.close()
 
     assert interceptor.left_loopback() == [], "a request went to the network"
     assert {urlsplit("http://" + host).hostname for host in interceptor.passed} <= LOOPBACK, interceptor.passed
-    assert interceptor.served["cdn.segment.com"] >= 2, "library and settings came from the harness"
-    assert interceptor.captured["api.segment.io"] >= 4, interceptor.summary()
+    assert set(interceptor.served) == cdn_hosts, f"library and settings came from the harness: {interceptor.served}"
+    assert interceptor.captured[data_plane] >= 4, interceptor.summary()
     assert interceptor.blocked["fonts.googleapis.com"] >= 1 and interceptor.blocked["www.facebook.com"] >= 1
     assert beacons.all(type="page")[0]["_meta"]["device"], "each browser is one device in the analysis"
 
