@@ -13,6 +13,7 @@ import math
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from harness import keys
@@ -40,7 +41,17 @@ def _finite(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """JSON every reader can parse: never NaN or Infinity (they are not JSON)."""
+    """JSON every reader can parse: never NaN or Infinity (they are not JSON).
+
+    orjson first: answers of big pages are encoded on worker threads that share the GIL with the
+    collector's loop, and a 5x faster encoder holds it 5x shorter. It writes NaN/Infinity as null,
+    as :func:`_finite` does; what it refuses (integers beyond 64 bits, lone surrogates) goes to the
+    standard library.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        pass
     try:
         return _STRICT.encode(value)
     except ValueError:
