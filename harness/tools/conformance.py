@@ -30,9 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from harness.identity.claims import CLAIMS
+from harness.tools.cli import HarnessError
 
 HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED = "holds", "differs", "n/a", "FAILS", "untested"
 BROWSER_FIXTURES = frozenset({"new_device", "desktop", "phone", "harness_server"})
@@ -307,78 +309,73 @@ def _library(column: Column, root: Path) -> str:
     return f"{profile.library} {version}".strip() if version else profile.description
 
 
-def _command() -> Any:
-    import click
+@click.command("conformance")
+@click.option("--snippet", "snippets", default="intilery", show_default=True,
+              help="comma-separated snippet profiles (names or folders): one matrix column each")
+@click.option("--out", default="docs/conformance.md", show_default=True, type=click.Path(dir_okay=False),
+              help="where to write the matrix ('-' prints it)")
+@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False),
+              help="also write every record (test, claims, outcome, reason, evidence) as JSON")
+@click.option("--tests", default=",".join(DEFAULT_TESTS), show_default=True,
+              help="comma-separated test paths to run per library")
+@click.option("--workers", default="auto", show_default=True, help="pytest-xdist workers per run (0: one process)")
+@click.option("--loss-trials", default=5, show_default=True, type=click.IntRange(0, 1000),
+              help="sign-up loss trials per cell per library (0: skip the loss experiment)")
+@click.option("--from-json", "from_json", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="render the matrix again from the records an earlier run wrote with --json (runs nothing)")
+def conformance(snippets: str, out: str, json_out: str | None, tests: str, workers: str,
+                loss_trials: int, from_json: str | None) -> None:
+    """Run the library-neutral claims for each library and write the claim x library matrix."""
+    from harness.sites.snippet import ROOT, ProfileError, load_profile
 
-    from harness.tools.cli import HarnessError
-
-    @click.command("conformance")
-    @click.option("--snippet", "snippets", default="intilery", show_default=True,
-                  help="comma-separated snippet profiles (names or folders): one matrix column each")
-    @click.option("--out", default="docs/conformance.md", show_default=True, type=click.Path(dir_okay=False),
-                  help="where to write the matrix ('-' prints it)")
-    @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False),
-                  help="also write every record (test, claims, outcome, reason, evidence) as JSON")
-    @click.option("--tests", default=",".join(DEFAULT_TESTS), show_default=True,
-                  help="comma-separated test paths to run per library")
-    @click.option("--workers", default="auto", show_default=True, help="pytest-xdist workers per run (0: one process)")
-    @click.option("--loss-trials", default=5, show_default=True, type=click.IntRange(0, 1000),
-                  help="sign-up loss trials per cell per library (0: skip the loss experiment)")
-    @click.option("--from-json", "from_json", default=None, type=click.Path(exists=True, dir_okay=False),
-                  help="render the matrix again from the records an earlier run wrote with --json (runs nothing)")
-    def conformance(snippets: str, out: str, json_out: str | None, tests: str, workers: str,
-                    loss_trials: int, from_json: str | None) -> None:
-        """Run the library-neutral claims for each library and write the claim x library matrix."""
-        from harness.sites.snippet import ROOT, ProfileError, load_profile
-
-        if from_json:
-            saved = [Column.from_dict(c) for c in json.loads(Path(from_json).read_text())]
-            for column in saved:
-                column.library = _library(column, ROOT)
-            text = render(saved, "harness conformance --snippet " + ",".join(c.profile for c in saved))
-            Path(out).write_text(text) if out != "-" else click.echo(text, nl=False)
-            return
-
-        names = [s.strip() for s in snippets.split(",") if s.strip()]
-        for name in names:
-            try:
-                load_profile(name)
-            except ProfileError as exc:
-                raise HarnessError(str(exc)) from None
-        columns: list[Column] = []
-        broken = False
-        for name in names:
-            click.echo(f"conformance: running the suite for {name} ...", err=True)
-            try:
-                column, code = run_profile(name, tests.split(","), workers, ROOT)
-            except RuntimeError as exc:
-                raise HarnessError(str(exc)) from None
+    if from_json:
+        saved = [Column.from_dict(c) for c in json.loads(Path(from_json).read_text())]
+        for column in saved:
             column.library = _library(column, ROOT)
-            if loss_trials:
-                click.echo(f"conformance: measuring sign-up loss for {name} ({loss_trials} trials per cell) ...",
-                           err=True)
-                column.loss = measure_loss(name, loss_trials, ROOT)
-            statuses = [column.cell(cid).status for cid in CLAIMS]
-            broken = broken or FAILS in statuses
-            click.echo(f"conformance: {name}: " + ", ".join(f"{statuses.count(s)} {s}" for s in
-                                                               (HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED)
-                                                               if statuses.count(s)) + f" (pytest exit {code})",
+        text = render(saved, "harness conformance --snippet " + ",".join(c.profile for c in saved))
+        _write(text, out)
+        return
+
+    names = [s.strip() for s in snippets.split(",") if s.strip()]
+    for name in names:
+        try:
+            load_profile(name)
+        except ProfileError as exc:
+            raise HarnessError(str(exc)) from None
+    columns: list[Column] = []
+    broken = False
+    for name in names:
+        click.echo(f"conformance: running the suite for {name} ...", err=True)
+        try:
+            column, code = run_profile(name, tests.split(","), workers, ROOT)
+        except RuntimeError as exc:
+            raise HarnessError(str(exc)) from None
+        column.library = _library(column, ROOT)
+        if loss_trials:
+            click.echo(f"conformance: measuring sign-up loss for {name} ({loss_trials} trials per cell) ...",
                        err=True)
-            columns.append(column)
-        command = "harness conformance --snippet " + ",".join(names)
-        text = render(columns, command)
-        if out == "-":
-            click.echo(text, nl=False)
-        else:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            Path(out).write_text(text)
-            click.echo(f"conformance: wrote {out}", err=True)
-        if json_out:
-            Path(json_out).write_text(json.dumps([c.to_dict() for c in columns], indent=2))
-        if broken:
-            raise SystemExit(1)
+            column.loss = measure_loss(name, loss_trials, ROOT)
+        statuses = [column.cell(cid).status for cid in CLAIMS]
+        broken = broken or FAILS in statuses
+        click.echo(f"conformance: {name}: " + ", ".join(f"{statuses.count(s)} {s}" for s in
+                                                           (HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED)
+                                                           if statuses.count(s)) + f" (pytest exit {code})",
+                   err=True)
+        columns.append(column)
+    command = "harness conformance --snippet " + ",".join(names)
+    text = render(columns, command)
+    _write(text, out)
+    if json_out:
+        Path(json_out).write_text(json.dumps([c.to_dict() for c in columns], indent=2))
+    if broken:
+        raise SystemExit(1)
 
-    return conformance
 
-
-conformance = _command()
+def _write(text: str, out: str) -> None:
+    """The matrix to ``out``, or to stdout for ``-``."""
+    if out == "-":
+        click.echo(text, nl=False)
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text)
+    click.echo(f"conformance: wrote {out}", err=True)

@@ -682,6 +682,22 @@ def render_reasons(report: LossReport) -> list[str]:
                     for c in report.cells]
 
 
+def print_report(report: LossReport, fmt: str) -> None:
+    """One JSON document on stdout, or the table and one "why" line per cell."""
+    from rich.console import Console
+
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    out = Console()
+    if not out.is_terminal:  # piped or redirected: do not squeeze the table into 80 columns
+        out = Console(width=200)
+    out.print(render_table(report))
+    out.print("Why:")
+    for line in render_reasons(report):
+        out.print(line, highlight=False)
+
+
 # ---- CLI ------------------------------------------------------------------------------------------
 @click.group()
 def repro() -> None:
@@ -753,16 +769,7 @@ def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str,
                                      headless=not headed, snippet=profile)
         except BrowserNotFound as exc:
             raise click.ClickException(str(exc)) from None
-    if fmt == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
-        return
-    out = Console()
-    if not out.is_terminal:  # piped or redirected: do not squeeze the table into 80 columns
-        out = Console(width=200)
-    out.print(render_table(report))
-    out.print("Why:")
-    for line in render_reasons(report):
-        out.print(line, highlight=False)
+    print_report(report, fmt)
 
 
 def _site_signup_loss(trials: int, snippet: str, latency: str, submit: str, parallel: int | None, headed: bool,
@@ -805,11 +812,4 @@ def _site_signup_loss(trials: int, snippet: str, latency: str, submit: str, para
                                               task, advance=1, description=f"{site.name} {what} {done}/{of}"))
         except BrowserNotFound as exc:
             raise click.ClickException(str(exc)) from None
-    if fmt == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
-        return
-    out = Console() if Console().is_terminal else Console(width=200)
-    out.print(render_table(report))
-    out.print("Why:")
-    for line in render_reasons(report):
-        out.print(line, highlight=False)
+    print_report(report, fmt)
