@@ -47,6 +47,10 @@ class SiteMapError(ValueError):
     """A site map that cannot be read; the message names the file and the key."""
 
 
+class MissingFlow(LookupError):
+    """The site has no such flow (sign-up, login, logout): a test needing it cannot run on this site."""
+
+
 @dataclass(frozen=True)
 class Person:
     """Who signs up or logs in: the values a form is filled with."""
@@ -92,12 +96,11 @@ class SiteMap:
     source: Path | None = None
 
     def require(self, flow: str) -> Form:
-        """The ``signup``/``login``/``logout`` form, or skip the calling test: this site has no such flow."""
+        """The ``signup``/``login``/``logout`` form; :class:`MissingFlow` when this site has no such flow
+        (the pytest plugin turns it into a skip that names the missing section)."""
         form = getattr(self, flow)
         if form is None:
-            import pytest
-
-            pytest.skip(f"the site map of {self.name} has no [{flow}] section")
+            raise MissingFlow(f"the site map of {self.name} has no [{flow}] section")
         return form
 
     def with_url(self, url: str | None) -> SiteMap:

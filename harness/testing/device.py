@@ -96,22 +96,6 @@ _SET_SKEW_JS = """(ms) => {
 }"""
 
 
-def decode_value(raw: str | None) -> Any:
-    """Cookie/localStorage values: JSON-decoded when they are JSON (analytics.js stores both forms)."""
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, TypeError):
-        from urllib.parse import unquote
-
-        text = unquote(raw)
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-
-
 def context_options(playwright: Playwright, kind: str) -> dict[str, Any]:
     """Browser-context options for a device kind: ``desktop`` or ``mobile`` (Playwright emulation)."""
     if kind == "desktop":

@@ -28,7 +28,7 @@ import click
 
 from harness.collecting.transport import observe
 from harness.sites.intercept import Interceptor, vendor_hosts
-from harness.sites.sitemap import Person, SiteMap, SiteMapError, load_site_map, submit_form
+from harness.sites.sitemap import MissingFlow, Person, SiteMap, SiteMapError, load_site_map, submit_form
 from harness.sites.snippet import ProfileError, available, load_profile
 from harness.tools.cli import HarnessError
 
@@ -131,7 +131,8 @@ def _run_steps(tab: Any, site: SiteMap, steps: list[list[str]]) -> None:
         elif verb == "wait-for-url":
             tab.wait_for_url(args[0])
         else:
-            form = getattr(site, verb)
-            if form is None:
-                raise HarnessError(f"step {verb}: the site map has no [{verb}] section (pass --site-map)")
+            try:
+                form = site.require(verb)
+            except MissingFlow as exc:
+                raise HarnessError(f"step {verb}: {exc} (pass --site-map)") from None
             submit_form(tab, site.url, form, Person())
