@@ -37,7 +37,7 @@ from harness.collecting.collector import DEVICE_COOKIE
 from harness.sites.snippet import SnippetProfile, available, load_profile
 
 PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Request headers Chromium owns; the rest of the browser's request is replayed to the collector as sent.
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding"})
 
@@ -235,25 +235,13 @@ class Interceptor:
 
     # ---- reading ----------------------------------------------------------------------------
     def left_loopback(self) -> list[str]:
-        """URLs the browser asked for that were neither local, nor answered by the harness, nor blocked.
+        """URLs the browser asked for that the routes let through to a host off this machine.
 
-        Empty when interception held: every request stayed on this machine.
+        Empty when interception held: everything else was answered by the harness or blocked.
         """
-        local = {urlsplit(self.site_url).netloc, urlsplit(self.harness_url).netloc}
-        out = []
-        for url in self.seen:
-            split = urlsplit(url)
-            if split.scheme in ("data", "blob", "about") or split.netloc in local:
-                continue
-            host = split.netloc.split(":")[0]
-            if host in LOOPBACK:
-                continue
-            if any(v.tail(url) is not None for v in self.vendors) or split.netloc in self.blocked:
-                continue
-            if any(fnmatch.fnmatch(split.netloc, p) for p in self.capture_hosts):
-                continue
-            out.append(url)
-        return out
+        return [url for url in self.seen if self.decide(url).kind == "pass"
+                and urlsplit(url).scheme not in ("data", "blob", "about")
+                and (urlsplit(url).hostname or "") not in LOOPBACK]
 
     def summary(self) -> dict[str, Any]:
         return {"captured": dict(self.captured), "served": dict(self.served), "blocked": dict(self.blocked),
