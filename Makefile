@@ -52,23 +52,19 @@ npm:
 demo: setup
 	$(BIN)/harness demo
 
-# The whole suite against our library, then the library-neutral suite (conformance e2e, assertions,
-# sign-up loss) against the real @segment/analytics-next and @rudderstack/analytics-js; tests of one library's
-# own options skip, saying why, and a library's measured differences from a claim are strict xfails (differs).
+# One pytest session: the whole suite against our library (the first --snippet), and the library-neutral
+# tests (ini harness_library_neutral: conformance e2e, assertions, sign-up loss) also against the real
+# @segment/analytics-next and @rudderstack/analytics-js. Each xdist worker shares its browser between the
+# libraries and keeps one server per library; tests of one library's own options skip, saying why, and a
+# library's measured differences from a claim are strict xfails (differs). Tests marked long start first.
 # --harness-calendar: the clock-sensitive tests also run at month/year ends, a leap day, DST changes
 # and far time zones (docs/time.md), so a red CI never depends on today's date (the time machine is
-# library-independent: one calendar run suffices). --conformance-check: each run fails when its
-# library's column of docs/conformance.md no longer matches what it measured.
-NEUTRAL_TESTS ?= tests/e2e tests/assertions tests/repro
-OTHER_SNIPPETS ?= analytics-next rudderstack
+# library-independent: the calendar runs with the first library). --conformance-check: the run fails
+# when a library's column of docs/conformance.md no longer matches what it measured.
+SNIPPETS ?= intilery,analytics-next,rudderstack
 test: setup
-	@status=0; \
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --harness-calendar --conformance-check docs/conformance.md $(PYTEST_ARGS) || status=1; \
-	for snippet in $(OTHER_SNIPPETS); do \
-	  echo "== library-neutral suite with --snippet $$snippet"; \
-	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --conformance-check docs/conformance.md --snippet $$snippet $(NEUTRAL_TESTS) \
-	    $(PYTEST_ARGS) || status=1; \
-	done; exit $$status
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --harness-calendar --snippet $(SNIPPETS) \
+	  --conformance-check docs/conformance.md $(PYTEST_ARGS)
 
 stress: setup
 	$(BIN)/python -m pytest -m stress $(PYTEST_ARGS)

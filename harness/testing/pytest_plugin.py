@@ -34,6 +34,7 @@ from harness.testing.device import Device, context_options
 from harness.tools.usage import UsageProblem, check_store_path, one_line
 
 SNAPSHOT_INI = "harness_snapshot_dir"
+NEUTRAL_INI = "harness_library_neutral"
 DEFAULT_SNAPSHOT_FOLDER = "__snapshots__"  # beside each test file, like syrupy's
 SNAPSHOT_ENV = "HARNESS_SNAPSHOT_DIR"
 BEACONS_PROPERTY = "harness_beacons"  # JUnit XML <property> naming a failed test's beacons.json
@@ -43,7 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "Intilery identity harness")
     group.addoption("--snippet", default=os.environ.get("HARNESS_SNIPPET") or None,
                     help="snippet profile name or folder (default: intilery; with --site-url, the site map's "
-                         "[site] library, else analytics-next)")
+                         "[site] library, else analytics-next); A,B,C: one session, every test with A and the "
+                         "library-neutral ones (ini harness_library_neutral) with B and C too, sharing browsers")
     group.addoption("--site-url", default=os.environ.get("HARNESS_SITE_URL") or None,
                     help="test this site unchanged (env HARNESS_SITE_URL): devices open it, and its vendor "
                          "traffic is captured by interception")
@@ -72,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=os.environ.get("HARNESS_CALENDAR", "") not in ("", "0"),
                     help="run the tests marked 'clock' once at each instant of the calendar "
                          "(month and year ends, leap day, DST changes, UTC+14 and UTC-11)")
+    parser.addini(NEUTRAL_INI, type="paths", default=[],
+                  help="test paths run once per --snippet profile when several are given (default: every test "
+                       "that uses the harness server)")
     parser.addini(SNAPSHOT_INI, default=None,
                   help="folder for beacons.match_snapshot() files, relative to the rootdir "
                        f"(default: {DEFAULT_SNAPSHOT_FOLDER}/ beside each test file; env {SNAPSHOT_ENV} wins)")
@@ -81,10 +86,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class _Setup:
     """What the options name, loaded and checked once at configure time."""
 
-    profile: SnippetProfile
+    profile: SnippetProfile  # the first --snippet: every test runs with it
     plan: dict[str, Any] | None
     site: SiteMap | None = None  # --site-url: the site under test (None: the sample shop)
     capture_hosts: tuple[str, ...] = ()
+    others: tuple[SnippetProfile, ...] = ()  # the further --snippet profiles: library-neutral tests run with each
+
+    def by_name(self, name: str | None) -> SnippetProfile:
+        """A profile of this session by name; None is the first (the one every test runs with)."""
+        return next((p for p in self.others if p.name == name), self.profile)
 
 
 _SETUP = pytest.StashKey[_Setup]()
@@ -99,10 +109,15 @@ def _check_options(config: pytest.Config) -> _Setup:
             "(omit --browser or pass --browser chromium; -p no:harness runs other Playwright tests without it)")
     site = _check_site(config)
     snippet = config.getoption("--snippet") or (site and (site.library or "analytics-next")) or DEFAULT_PROFILE
-    try:
-        profile = load_profile(snippet)
-    except ProfileError as exc:
-        raise pytest.UsageError(f"--snippet: {one_line(exc)}") from None
+    profiles: list[SnippetProfile] = []
+    for name in snippet_names(snippet):
+        try:
+            profile = load_profile(name)
+        except ProfileError as exc:
+            raise pytest.UsageError(f"--snippet: {one_line(exc)}") from None
+        if any(p.name == profile.name for p in profiles):
+            raise pytest.UsageError(f"--snippet: profile {profile.name!r} is named twice in {snippet!r}")
+        profiles.append(profile)
     plan = None
     if path := config.getoption("--tracking-plan"):
         from harness.identity.plan import load_plan
@@ -122,7 +137,17 @@ def _check_options(config: pytest.Config) -> _Setup:
             browser_mod.find_chromium(not config.getoption("--headed", default=False))
         except browser_mod.BrowserNotFound as exc:
             raise pytest.UsageError(str(exc)) from None
-    return _Setup(profile, plan, site, tuple(config.getoption("--capture-host") or ()))
+    return _Setup(profiles[0], plan, site, tuple(config.getoption("--capture-host") or ()), tuple(profiles[1:]))
+
+
+def snippet_names(value: str) -> list[str]:
+    """``--snippet A,B,C`` -> the names (or folders) in order; a folder whose path holds a comma is one name."""
+    if "," not in value or Path(value).exists():
+        return [value]
+    names = [part.strip() for part in value.split(",")]
+    if not all(names):
+        raise pytest.UsageError(f"--snippet {value!r}: an empty name between commas")
+    return names
 
 
 def _check_site(config: pytest.Config) -> SiteMap | None:
@@ -215,11 +240,12 @@ class _Overrides:
 
     @pytest.fixture(scope="session")
     @staticmethod
-    def base_url(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> str:
+    def base_url(pytestconfig: pytest.Config, request: pytest.FixtureRequest, harness_profile: SnippetProfile) -> str:
         """pytest-playwright's base URL: ``--base-url`` / the ``base_url`` ini value, else the harness.
 
         So ``page.goto("/products/p2")`` reaches the sample shop. Replaces pytest-playwright's
         own fixture (an instance method pytest warns about), so no deprecation warning is printed.
+        ``harness_profile``: made again with the server when a test of another --snippet profile comes.
         """
         given = pytestconfig.getoption("--base-url", default=None)
         if not given:
@@ -235,6 +261,8 @@ class _Overrides:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claims(*ids): claims-table rows (C1..C26) this test proves")
+    config.addinivalue_line("markers", "long(seconds): runs for about that long; started first, longest "
+                                       "first, so it never leaves a tail")
     config.addinivalue_line("markers", "clock: depends on the calendar; run at every CALENDAR instant by "
                                        "--harness-calendar")
     config.addinivalue_line("markers", "shop(reason=''): needs the sample shop itself (its pages, flows or "
@@ -258,8 +286,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if (out or check) and not hasattr(config, "workerinput"):  # the controller collects the xdist reports
         from harness.tools.conformance import Recorder
 
-        config.pluginmanager.register(Recorder(_setup(config).profile.name, Path(out) if out else None,
-                                               Path(check) if check else None), "harness-conformance")
+        setup = _setup(config)
+        names = [p.name for p in (setup.profile, *setup.others)]
+        config.pluginmanager.register(Recorder(names, Path(out) if out else None, Path(check) if check else None),
+                                      "harness-conformance")
     config.pluginmanager.register(_Overrides(), "harness-overrides")
 
 
@@ -270,10 +300,27 @@ def _setup(config: pytest.Config) -> _Setup:
 
 
 def selected_profile(config: pytest.Config) -> SnippetProfile:
-    """The --snippet profile, loaded and checked once per session (a bad one is one usage error)."""
+    """The (first) --snippet profile, loaded and checked once per session (a bad one is one usage error).
+
+    With several --snippet profiles a test's own is the ``harness_profile`` fixture (:func:`item_profile`).
+    """
     return _setup(config).profile
 
 
+def session_profiles(config: pytest.Config) -> list[SnippetProfile]:
+    """Every --snippet profile of the session, the first first."""
+    setup = _setup(config)
+    return [setup.profile, *setup.others]
+
+
+def item_profile(item: pytest.Item) -> SnippetProfile:
+    """The profile a collected test runs with: its ``harness_profile`` parameter, else the first --snippet."""
+    callspec = getattr(item, "callspec", None)
+    name = callspec.params.get("harness_profile") if callspec is not None else None
+    return _setup(item.config).by_name(name)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``@pytest.mark.library("intilery", reason=...)``: run only when the selected profile embeds that library;
     otherwise skipped, and the skip names the library, the reason and the profile.
@@ -285,14 +332,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     for item in items:
         for mark in item.iter_markers("library"):
-            profile = selected_profile(config)
+            profile = item_profile(item)
             if profile.library not in mark.args:
                 why = mark.kwargs.get("reason") or "a test of that library's own behaviour"
                 item.add_marker(pytest.mark.skip(
                     reason=f"{'/'.join(mark.args)} only ({why}); --snippet {profile.name} embeds {profile.library}"))
                 break
         for mark in item.iter_markers("differs"):
-            _apply_differs(item, mark, selected_profile(config))
+            _apply_differs(item, mark, item_profile(item))
+    # after pytest grouped the tests by their session-scoped parameters (trylast): tests marked ``long`` go
+    # first, in a stable order, so with xdist none of them starts last and leaves a tail
+    items[:] = sorted(items, key=_long_first)
+
+
+def _long_first(item: pytest.Item) -> float:
+    """Sort key: ``@pytest.mark.long(seconds)`` by its expected seconds, longest first; every other test after."""
+    mark = item.get_closest_marker("long")
+    return -float(mark.args[0]) if mark is not None and mark.args else -1.0 if mark is not None else 0.0
 
 
 def differs_reason(library: str, reason: str, issue: str = "") -> str:
@@ -342,11 +398,35 @@ CALENDAR: tuple[Instant, ...] = (Instant(None),) + tuple(Instant(timebase.parse_
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """--harness-calendar: every test marked ``clock`` once per CALENDAR instant (the real now included)."""
+    """--harness-calendar: every test marked ``clock`` once per CALENDAR instant (the real now included).
+
+    Several --snippet profiles: a library-neutral test (:data:`NEUTRAL_INI`) that uses the server once per
+    profile, as a session-scoped parameter, so pytest runs each profile's tests together on one server per
+    worker and every profile shares the worker's browser. The calendar runs with the first profile only
+    (the time machine does not depend on the library).
+    """
     pinned = any("harness_instant" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
-    if (metafunc.config.getoption("--harness-calendar") and metafunc.definition.get_closest_marker("clock")
-            and "harness_instant" in metafunc.fixturenames and not pinned):
+    calendar = (metafunc.config.getoption("--harness-calendar") and metafunc.definition.get_closest_marker("clock")
+                and "harness_instant" in metafunc.fixturenames and not pinned)
+    setup = _setup(metafunc.config)
+    if setup.others and "harness_profile" in metafunc.fixturenames and _neutral(metafunc) and pinned:
+        names = [None, *(p.name for p in setup.others)]
+        metafunc.parametrize("harness_profile", names, ids=[setup.by_name(n).name for n in names], indirect=True,
+                             scope="session")
+    elif setup.others and "harness_profile" in metafunc.fixturenames and _neutral(metafunc):
+        instants: tuple[Instant | None, ...] = CALENDAR if calendar else (None,)
+        combos = [(None, i) for i in instants] + [(p.name, None) for p in setup.others]
+        ids = [setup.profile.name + (f"-{i.label}" if i else "") for i in instants] + [p.name for p in setup.others]
+        metafunc.parametrize(("harness_profile", "harness_instant"), combos, ids=ids, indirect=True, scope="session")
+    elif calendar:
         metafunc.parametrize("harness_instant", CALENDAR, ids=[i.label for i in CALENDAR], indirect=True)
+
+
+def _neutral(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test runs with every --snippet profile: it is under a harness_library_neutral path (none: all)."""
+    paths: list[Path] = metafunc.config.getini(NEUTRAL_INI)
+    here = metafunc.definition.path
+    return not paths or any(here == p or p in here.parents for p in paths)
 
 
 @pytest.fixture(autouse=True)
@@ -358,18 +438,25 @@ def harness_instant(request: pytest.FixtureRequest) -> Instant:
 
 
 @pytest.fixture(scope="session")
-def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Generator[HarnessServer, None, None]:
+def harness_profile(request: pytest.FixtureRequest) -> SnippetProfile:
+    """The snippet profile the test's server embeds: the --snippet one (with several, this test's parameter)."""
+    return _setup(request.config).by_name(getattr(request, "param", None))
+
+
+@pytest.fixture(scope="session")
+def harness_server(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory,
+                   harness_profile: SnippetProfile) -> Generator[HarnessServer, None, None]:
     """The running server (site + collector + API) on a free port, with a real SQLite file."""
     public = pytestconfig.getoption("--harness-host")
     bind = "127.0.0.1" if is_loopback(public) else "0.0.0.0"
     setup = _setup(pytestconfig)
     db = pytestconfig.getoption("--harness-db") or str(tmp_path_factory.mktemp("harness") / "beacons.sqlite")
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # pytest -n: one file per worker, never a shared store
-    if worker and db != ":memory:" and pytestconfig.getoption("--harness-db"):
-        db = str(Path(db).with_name(f"{Path(db).stem}.{worker}{Path(db).suffix}"))
+    if db != ":memory:" and pytestconfig.getoption("--harness-db"):
+        tags = [*([worker] if worker else []), *([harness_profile.name] if setup.others else [])]
+        db = str(Path(db).with_name(".".join([Path(db).stem, *tags]) + Path(db).suffix))
     config = Config(tracking_plan=setup.plan)
-    server = HarnessServer(host=bind, db=db, config=config, snippet=setup.profile, public_host=public).start()
+    server = HarnessServer(host=bind, db=db, config=config, snippet=harness_profile, public_host=public).start()
     yield server
     server.stop()
 
@@ -407,8 +494,9 @@ def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest, outpu
 
 
 @pytest.fixture(scope="session")
-def site(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> SiteMap:
-    """Where the devices browse: the --site-url site through its site map, or the sample shop's map."""
+def site(pytestconfig: pytest.Config, request: pytest.FixtureRequest, harness_profile: SnippetProfile) -> SiteMap:
+    """Where the devices browse: the --site-url site through its site map, or the sample shop's map
+    (made again with the server for a test of another --snippet profile)."""
     setup = _setup(pytestconfig)
     if setup.site is not None:
         return setup.site
@@ -427,8 +515,8 @@ def interception(pytestconfig: pytest.Config, harness_server: HarnessServer, sit
     if setup.site is None:
         return None
     profiles = [load_profile(name) for name in _bundled_names()]
-    if setup.profile.name not in {p.name for p in profiles}:
-        profiles.append(setup.profile)
+    if harness_server.profile.name not in {p.name for p in profiles}:
+        profiles.append(harness_server.profile)
     interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site.url,
                               vendors=vendor_hosts(profiles), capture_hosts=setup.capture_hosts,
                               write_key=harness_server.config.write_key or "harness-dev-key")

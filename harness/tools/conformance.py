@@ -54,9 +54,12 @@ def annotate(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo
     found = claims_of(item)
     if not found:
         return
+    from harness.testing.pytest_plugin import item_profile
+
     browser = bool(BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())))
     report.user_properties.append(("claims", found))
     report.user_properties.append(("browser", browser))
+    report.user_properties.append(("profile", item_profile(item).name))
     if call.excinfo is not None and report.when == "call":
         report.user_properties.append(("evidence", evidence(call.excinfo.value)))
 
@@ -81,18 +84,22 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 @dataclass
 class Recorder:
-    """Collects one record per claims test (on the controller) and writes or checks them at the end."""
+    """Collects one record per claims test and profile (on the controller); writes or checks each column at the end.
 
-    profile: str
+    ``out`` with several profiles: one file per profile, ``column.NAME.json`` beside ``column.json``.
+    """
+
+    profiles: list[str]
     out: Path | None = None
     check: Path | None = None
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # profile -> nodeid -> record
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         if "claims" not in props:
             return
-        record = self.records.setdefault(report.nodeid, {
+        mine = self.records.setdefault(str(props.get("profile") or self.profiles[0]), {})
+        record = mine.setdefault(report.nodeid, {
             "test": report.nodeid, "claims": props["claims"], "browser": props.get("browser", False),
             "outcome": "passed", "reason": "", "evidence": ""})
         xfail = getattr(report, "wasxfail", None)
@@ -109,19 +116,26 @@ class Recorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        column = Column(self.profile, list(self.records.values()))
-        if self.out is not None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.out.write_text(json.dumps(column.to_dict(), indent=2))
-        if self.check is not None and self.records:
-            problems = stale_cells(self.check, column)
-            if problems:
-                reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-                text = (f"{self.check} is stale for {self.profile}: {'; '.join(problems)} "
-                        f"(regenerate it with `harness conformance`)")
-                if reporter is not None:
-                    reporter.write_line(f"conformance: {text}", red=True)
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        for profile in self.profiles:
+            column = Column(profile, list(self.records.get(profile, {}).values()))
+            if self.out is not None:
+                out = self.out if len(self.profiles) == 1 else self.out.with_name(
+                    f"{self.out.stem}.{profile}{self.out.suffix}")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(column.to_dict(), indent=2))
+            if self.check is not None and column.records:
+                self._check(session, column)
+
+    def _check(self, session: pytest.Session, column: Column) -> None:
+        assert self.check is not None
+        problems = stale_cells(self.check, column)
+        if problems:
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            text = (f"{self.check} is stale for {column.profile}: {'; '.join(problems)} "
+                    f"(regenerate it with `harness conformance`)")
+            if reporter is not None:
+                reporter.write_line(f"conformance: {text}", red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # ---- the matrix --------------------------------------------------------------------------------

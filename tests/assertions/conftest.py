@@ -17,23 +17,22 @@ from assertions_support import SHOP_PLAN, STABLE_CONTEXT
 from harness.identity.plan import load_plan
 from harness.keys import Config
 from harness.server import HarnessServer
+from harness.sites.snippet import SnippetProfile
 from harness.testing.device import Device, context_options
-from harness.testing.pytest_plugin import selected_profile
 
 
 @pytest.fixture(scope="module")
-def plan_server(pytestconfig: pytest.Config) -> Generator[HarnessServer, None, None]:
+def plan_server(harness_profile: SnippetProfile) -> Generator[HarnessServer, None, None]:
     """A server started with the example tracking plan (like ``harness serve --tracking-plan``)."""
-    server = HarnessServer(config=Config(tracking_plan=load_plan(SHOP_PLAN)),
-                           snippet=selected_profile(pytestconfig)).start()
+    server = HarnessServer(config=Config(tracking_plan=load_plan(SHOP_PLAN)), snippet=harness_profile).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def hostonly_server(pytestconfig: pytest.Config) -> Generator[HarnessServer, None, None]:
-    """The selected library misconfigured with host-only id cookies (the profile's cookie_scope "host")."""
-    profile = selected_profile(pytestconfig)
+def hostonly_server(harness_profile: SnippetProfile) -> Generator[HarnessServer, None, None]:
+    """The test's library misconfigured with host-only id cookies (the profile's cookie_scope "host")."""
+    profile = harness_profile
     if "host" not in profile.cookie_scopes:
         pytest.skip(f"profile {profile.name} cannot render host-only cookies (its [library] cookie_scopes "
                     f"lacks \"host\")")

@@ -104,13 +104,14 @@ def test_missing_and_extra_messages_are_named(new_device, beacons) -> None:
     assert "snapshot message 3 (identify): missing" in text
 
 
-def test_missing_snapshot_file_says_how_to_create_it(new_device, beacons, tmp_path: Path) -> None:
+def test_missing_snapshot_file_says_how_to_create_it(new_device, beacons, tmp_path: Path, request) -> None:
     beacons.snapshot_dir = tmp_path
     new_device("desktop").visit("/")
     beacons.expect(type="page")
+    assert request.node.name.startswith("test_missing_snapshot_file_says_how_to_create_it[chromium")
     assert snapshot_failure(beacons, "home") == (
         f"no snapshot {tmp_path / 'home.json'} yet. Record the 1 captured message(s) with "
-        "`pytest --snapshot-update -k test_missing_snapshot_file_says_how_to_create_it[chromium]`, "
+        f"`pytest --snapshot-update -k {request.node.name}`, "
         "review the file, and commit it.")
     assert not (tmp_path / "home.json").exists()
 

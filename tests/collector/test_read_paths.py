@@ -126,6 +126,7 @@ def _cli(*args: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+@pytest.mark.long(6)
 @settings(max_examples=60 * SCALE, deadline=None, derandomize=not EXPLORE,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])

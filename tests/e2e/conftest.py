@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.testing.pytest_plugin import selected_profile
+from harness.sites.snippet import SnippetProfile
+from harness.testing.pytest_plugin import session_profiles
 
 
 @pytest.fixture
@@ -20,12 +21,27 @@ def phone(new_device):
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``unload_safe_mode``: each delivery mode the selected profile declares unload-safe (none: one skip)."""
+    """``unload_safe_mode``: each delivery mode a profile of the session declares unload-safe (none: one skip).
+
+    With several --snippet profiles the modes are those of any of them; the fixture skips, saying why, a
+    mode the test's own profile does not declare.
+    """
     if "unload_safe_mode" not in metafunc.fixturenames:
         return
-    profile = selected_profile(metafunc.config)
-    modes = [m.name for m in profile.delivery if m.unload_safe]
-    params = modes or [pytest.param("", marks=pytest.mark.skip(
-        reason=f"profile {profile.name} declares no unload-safe delivery mode ([delivery.modes.X] unload_safe); "
-               "tests/repro and docs/signup-loss.md measure the loss of each of its modes instead"))]
-    metafunc.parametrize("unload_safe_mode", params)
+    profiles = session_profiles(metafunc.config)
+    modes = list(dict.fromkeys(m.name for p in profiles for m in p.delivery if m.unload_safe))
+    metafunc.parametrize("unload_safe_mode", modes or [""], indirect=True)
+
+
+@pytest.fixture
+def unload_safe_mode(request: pytest.FixtureRequest, harness_profile: SnippetProfile) -> str:
+    """A delivery mode this test's profile declares unload-safe; a skip naming the profile when it does not."""
+    mode: str = request.param
+    declared = [m.name for m in harness_profile.delivery if m.unload_safe]
+    if not declared:
+        pytest.skip(f"profile {harness_profile.name} declares no unload-safe delivery mode "
+                    "([delivery.modes.X] unload_safe); tests/repro and docs/signup-loss.md measure the loss of "
+                    "each of its modes instead")
+    if mode not in declared:
+        pytest.skip(f"profile {harness_profile.name} does not declare delivery mode {mode!r} unload-safe")
+    return mode

@@ -35,7 +35,7 @@ SKIP = shutil.ignore_patterns(".git", ".venv", "test-results", ".harness", "buil
                               "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".hypothesis", "_data",
                               "node_modules", ".work")
 
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel, pytest.mark.long(3)]
 
 SIGN_UP_TEST = '''
 import re

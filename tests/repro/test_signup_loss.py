@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from harness.server import HarnessServer
 from harness.sites.site import FLOWS
 from harness.sites.snippet import SnippetProfile
-from harness.testing.pytest_plugin import selected_profile
 from harness.tools.repro import (
     DEFAULT_LATENCY_MS,
     CellSpec,
@@ -32,11 +31,12 @@ from harness.tools.repro import (
 )
 
 TRIALS = 2
+pytestmark = pytest.mark.long(2)  # a few real trials per cell: seconds per profile
 
 
 @pytest.fixture(scope="module")
-def profile(pytestconfig: pytest.Config) -> SnippetProfile:
-    return selected_profile(pytestconfig)
+def profile(harness_profile: SnippetProfile) -> SnippetProfile:
+    return harness_profile
 
 
 @pytest.fixture(scope="module")

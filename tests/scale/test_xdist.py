@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 E2E_SUBSET = ["tests/e2e/test_first_beacon.py", "tests/e2e/test_reset.py"]  # the whole suite runs under -n too
 
@@ -35,6 +37,7 @@ def _records(probe_out: Path) -> list[dict]:
     return [json.loads(line) for f in probe_out.glob("*.jsonl") for line in f.read_text().splitlines()]
 
 
+@pytest.mark.long(5)
 def test_two_workers_each_run_their_own_harness(tmp_path: Path) -> None:
     """One nested ``pytest -n 2`` run (it costs two browsers): servers, stores, reports and ``--harness-db``.
 

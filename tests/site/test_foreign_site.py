@@ -38,6 +38,7 @@ def acme() -> Generator[ForeignSite, None, None]:
         yield site
 
 
+@pytest.mark.long(28)
 def test_the_identity_suite_passes_on_a_site_it_does_not_serve(acme: ForeignSite, tmp_path: Path) -> None:
     """The e2e suite with --site-url and the site map: every library-neutral test passes, the rest skip with why."""
     report = tmp_path / "report.xml"
@@ -92,6 +93,7 @@ def test_no_request_leaves_loopback_and_the_vendor_is_answered_by_the_harness(ve
     assert beacons.all(type="page")[0]["_meta"]["device"], "each browser is one device in the analysis"
 
 
+@pytest.mark.long(5)
 def test_repro_finds_the_redirect_loss_on_the_site(acme: ForeignSite) -> None:
     """Submitting before the vendor's library arrives, then the site's redirect: every sign-up lost."""
     done = subprocess.run(

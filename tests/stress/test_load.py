@@ -21,7 +21,7 @@ import pytest
 
 from harness.server import run_in_thread
 
-pytestmark = pytest.mark.stress
+pytestmark = [pytest.mark.stress, pytest.mark.long(3)]
 
 CLIENTS = 50
 MESSAGES = 20_000
