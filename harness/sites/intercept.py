@@ -38,6 +38,7 @@ from harness.sites.snippet import SnippetProfile, available, load_profile
 
 PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LEFT_KEPT = 1_000  # off-machine URLs listed by left_loopback(); left_total counts every one
 # Request headers Chromium owns; the rest of the browser's request is replayed to the collector as sent.
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding"})
 
@@ -95,7 +96,8 @@ class Interceptor:
     served: Counter[str] = field(default_factory=Counter)
     passed: Counter[str] = field(default_factory=Counter)  # hosts let through to the network (site, harness)
     aborted: Counter[str] = field(default_factory=Counter)
-    seen: list[str] = field(default_factory=list)  # every URL any routed context requested, in order
+    left: list[str] = field(default_factory=list)  # the first LEFT_KEPT URLs the routes let off this machine
+    left_total: int = 0  # ... and how many there were: a long `harness browse` keeps no list of every request
     contexts: list[BrowserContext] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,7 +110,7 @@ class Interceptor:
         """
         device = uuid.uuid4().hex
         context.route("**/*", lambda route, request: self._handle(route, request, device))
-        context.on("request", lambda request: self.seen.append(request.url))
+        context.on("request", lambda request: self._note_request(request.url))
         context.on("requestfailed", self._failed)
         self.contexts.append(context)
         return context
@@ -234,14 +236,23 @@ class Interceptor:
             self.aborted[urlsplit(request.url).netloc] += 1
 
     # ---- reading ----------------------------------------------------------------------------
+    def _note_request(self, url: str) -> None:
+        parts = urlsplit(url)
+        if (self.decide(url).kind == "pass" and parts.scheme not in ("data", "blob", "about")
+                and (parts.hostname or "") not in LOOPBACK):
+            with self._lock:
+                self.left_total += 1
+                if len(self.left) < LEFT_KEPT:
+                    self.left.append(url)
+
     def left_loopback(self) -> list[str]:
-        """URLs the browser asked for that the routes let through to a host off this machine.
+        """URLs the browser asked for that the routes let through to a host off this machine (the first
+        LEFT_KEPT; ``left_total`` counts them all).
 
         Empty when interception held: everything else was answered by the harness or blocked.
         """
-        return [url for url in self.seen if self.decide(url).kind == "pass"
-                and urlsplit(url).scheme not in ("data", "blob", "about")
-                and (urlsplit(url).hostname or "") not in LOOPBACK]
+        with self._lock:
+            return list(self.left)
 
     def summary(self) -> dict[str, Any]:
         return {"captured": dict(self.captured), "served": dict(self.served), "blocked": dict(self.blocked),

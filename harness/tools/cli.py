@@ -607,29 +607,27 @@ def beacons(server: str, db: str | None, api_token: str | None, type_: str | Non
     if bad:
         entries = source.bad()
         total = len(entries)
-        entries = entries[-limit:] if limit else entries
-        if fmt == "json":
-            _emit_json({"bad": entries, "total": total})
-        elif fmt == "jsonl":
-            for entry in entries:
-                click.echo(_jsonl(entry))
-        elif entries:
-            console = _console(wide)
-            console.print(views.bad_table(entries, total, width=_fit(console, wide)))
-        else:
-            click.echo("No rejected submissions.")
+        _print_list("bad", entries[-limit:] if limit else entries, total, fmt, wide, views.bad_table,
+                    "No rejected submissions.")
         return
     found, total = source.beacons(filters, limit)
+    _print_list("beacons", found, total, fmt, wide, views.beacons_table,
+                "No beacons match." if filters else f"No beacons captured yet in {source.label}.")
+
+
+def _print_list(name: str, rows: list[Record], total: int, fmt: str, wide: bool,
+                table: Callable[..., Any], empty: str) -> None:
+    """One list as ``{name: rows, total}`` JSON, JSON lines, or a table (``empty`` when there is nothing)."""
     if fmt == "json":
-        _emit_json({"beacons": found, "total": total})
+        _emit_json({name: rows, "total": total})
     elif fmt == "jsonl":
-        for record in found:
-            click.echo(_jsonl(record))
-    elif found:
+        for row in rows:
+            click.echo(_jsonl(row))
+    elif rows:
         console = _console(wide)
-        console.print(views.beacons_table(found, total, width=_fit(console, wide)))
+        console.print(table(rows, total, width=_fit(console, wide)))
     else:
-        click.echo("No beacons match." if filters else f"No beacons captured yet in {source.label}.")
+        click.echo(empty)
 
 
 def _follow(source: Source, filters: dict[str, str], backlog: int, fmt: str) -> None:

@@ -136,3 +136,23 @@ def test_a_bad_browse_script_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.strip() == "harness: line 2: unknown step 'teleport'; one of goto, click, fill, " \
                                   "wait-for-url, signup, login, logout", done.stderr
+
+
+def test_requests_that_leave_the_machine_are_listed_and_the_list_is_bounded(new_context, harness_server,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """left_loopback() names what the routes let off this machine; a long session keeps the first few, counts all.
+
+    The shop is reached as www.shop.test (Chromium maps it to 127.0.0.1, but to the routes it is another host),
+    so every page request of the visit counts as one that left loopback.
+    """
+    from harness.sites import intercept
+
+    monkeypatch.setattr(intercept, "LEFT_KEPT", 2)
+    site_url = f"http://www.shop.test:{urlsplit(harness_server.base_url).port}"
+    interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site_url, vendors=[])
+    page = interceptor.attach(new_context()).new_page()
+    page.goto(site_url + "/")
+    page.goto(site_url + "/products/p1")
+    listed = interceptor.left_loopback()
+    assert len(listed) == 2 and listed[0] == site_url + "/", listed
+    assert interceptor.left_total >= 3, "every request that left is counted, beyond the ones listed"
