@@ -48,6 +48,7 @@ BAD_PER_REQUEST = 100  # rejected messages of one batch kept one by one; the res
 REJECTED_IN_REPLY = 1_000  # per-message rejections listed in one reply
 READ_CHUNK = 64 * 1024
 BODY_SECONDS = 30.0  # a body trickled slower than this is cut off (408): one connection cannot hold a handler forever
+GRAPH_IDLE_SECONDS = 0.05  # no commit for this long after one: the identity graph catches up (store.GRAPH_BACKLOG)
 log = logging.getLogger(__name__)
 Stored = tuple[list[Record], int]  # what BeaconStore.add returns: (stored records, duplicates)
 Pending = list[tuple[list[Record], list[str], asyncio.Future[Stored]]]
@@ -63,6 +64,8 @@ class GroupCommit:
     def __init__(self, app: web.Application) -> None:
         self._app = app
         self._pending: Pending = []  # the app serves on one loop
+        self._last_commit = 0.0
+        self._idle_check: asyncio.TimerHandle | None = None
 
     def add(self, records: list[Record], bodies: list[str]) -> asyncio.Future[Stored]:
         """Queue for the next commit; the future gives what store.add would have returned."""
@@ -85,6 +88,25 @@ class GroupCommit:
         for (*_, future), result in zip(pending, results, strict=True):
             if not future.done():  # a cancelled request: its messages are stored all the same
                 future.set_result(result)
+        loop = asyncio.get_running_loop()
+        self._last_commit = loop.time()
+        if self._idle_check is None:
+            self._idle_check = loop.call_later(GRAPH_IDLE_SECONDS, self._when_idle)
+
+    def _when_idle(self) -> None:
+        """Catch the identity graph up once commits pause (one timer per pause, not one per commit)."""
+        loop = asyncio.get_running_loop()
+        quiet = loop.time() - self._last_commit
+        if quiet < GRAPH_IDLE_SECONDS:
+            self._idle_check = loop.call_later(GRAPH_IDLE_SECONDS - quiet, self._when_idle)
+            return
+        self._idle_check = None
+        store = self._app[keys.STORE]
+        if store.graph_backlog():
+            try:
+                store.catch_up_graph()
+            except sqlite3.Error as exc:  # derived data: the next pause or read tries again
+                log.error("identity graph update failed (it is retried): %s", exc)
 
 
 COMMITS = web.AppKey("commits", GroupCommit)

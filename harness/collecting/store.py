@@ -48,6 +48,11 @@ BAD_LIMIT = 1_000  # rejected submissions kept (oldest out); the "bad" counter k
 BAD_BYTES = 4 * 1024 * 1024  # ... and at most this much of their JSON
 BAD_RAW_KEEP = 16 * 1024  # characters of a rejected body kept in its entry
 IGNORED_IN_CONFLICTS = ("receivedAt", "sentAt", "_meta", "_metadata")  # differ between honest re-sends
+# The identity graph is derived data: a write commits beacons only, and the graph catches up in chunks
+# (many messages of one person share a component's row updates). It catches up when this many stored
+# messages wait (inside the write that passes it, so its CPU is spent while ingesting), when the
+# collector's loop goes idle (:class:`harness.collecting.collector.GroupCommit`), and before any read of it.
+GRAPH_BACKLOG = 5_000
 
 
 class StoreInUse(RuntimeError):
@@ -184,6 +189,7 @@ class BeaconStore:
         self._local = threading.local()  # each reading thread's read-only connection (file stores)
         self._generation = 0  # bumped by clear(): cached analysis of an older generation is stale
         self._graph = graph.Cache()  # what committed graph updates learnt (see harness.identity.graph.Cache)
+        self._graph_pending: list[tuple[int, Record]] = []  # committed beacons the graph lacks, in seq order
         self._readers: list[sqlite3.Connection] = []
         self._stats = Stats()
         self._load()
@@ -250,6 +256,40 @@ class BeaconStore:
         ).fetchall()
         for seq, body in reversed(rows):
             self._remember(self._decode(seq, body), len(body))
+
+    def graph_backlog(self) -> int:
+        """Stored beacons the identity graph does not hold yet (see GRAPH_BACKLOG)."""
+        return len(self._graph_pending)
+
+    def catch_up_graph(self) -> None:
+        """Bring the identity graph up to the last committed beacon: one transaction for the whole backlog.
+
+        Under the store lock with the writer's connection, so a reader on another thread that calls this
+        first then reads a snapshot that holds every beacon committed before. Raises what SQLite raises
+        (the backlog stays, for the next try).
+        """
+        with self._lock:
+            if not self._graph_pending or self.readonly:
+                return
+            pending = self._graph_pending
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                tx = graph.apply(self._db, pending, self._graph)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()  # the cache learns only from committed transactions: nothing to undo
+                raise
+            self._graph.commit(tx)
+            self._graph_pending = []
+            self._wrote()
+
+    def _catch_up_quietly(self) -> None:
+        """catch_up_graph() on the write path: the beacons are committed whatever happens to the graph, so a
+        failure is logged, not turned into an error for their senders (the next write or read tries again)."""
+        try:
+            self.catch_up_graph()
+        except sqlite3.Error as exc:
+            log.error("identity graph update failed (it is retried): %s", exc)
 
     def _remember(self, record: Record, size: int) -> None:
         """Add to the memory window, dropping the oldest beyond ``memory_limit`` / ``memory_bytes``."""
@@ -335,7 +375,6 @@ class BeaconStore:
                         stored.append(record)
                     results.append((stored, len(records) - len(stored)))
                 self._db.executemany("INSERT INTO beacons(seq, message_id, body) VALUES(?, ?, ?)", rows)
-                graph_tx = graph.apply(self._db, fresh, self._graph)  # profiles and MTU: same transaction
                 notes = self._conflict_notes(conflicts)
                 bad_kept = self._insert_bad(notes) if notes else []
                 deltas = {"received": sum(received) if received is not None else len(ids),
@@ -347,13 +386,15 @@ class BeaconStore:
                 raise
             self._counted(deltas)
             self._bad_kept(bad_kept)
-            self._graph.commit(graph_tx)
             self._wrote()
             new = [record for stored, _ in results for record in stored]
             for record, (seq, _, body) in zip(new, rows, strict=True):
                 record.setdefault("_meta", {})["seq"] = seq
                 self._remember(record, len(body))
             self._stats.stored += len(new)
+            self._graph_pending.extend(fresh)
+            if len(self._graph_pending) >= GRAPH_BACKLOG:
+                self._catch_up_quietly()
             self._changed.notify_all()
             listeners, duplicate_listeners = list(self._listeners), list(self._duplicate_listeners)
         for record in new:
@@ -508,6 +549,7 @@ class BeaconStore:
                 self._rollback()
                 raise
             self._graph.clear()
+            self._graph_pending.clear()
             self._generation += 1
             self._records.clear()
             self._sizes.clear()
@@ -607,8 +649,10 @@ class BeaconStore:
 
         Indexed reads of one consistent snapshot: nothing scales with the store's size but the
         page asked for. A store file written by an older harness and opened read-only has no
-        graph yet: then the profiles are computed from every beacon, as before.
+        graph yet: then the profiles are computed from every beacon, as before. So does a read-only
+        store while the writing server's graph lags behind its beacons (GRAPH_BACKLOG).
         """
+        self.catch_up_graph()  # what was committed before this call is in the graph this read sees
         with self._reading() as db:
             snapshot = not db.in_transaction and db is not self._db
             if snapshot:
@@ -722,6 +766,8 @@ class BeaconStore:
 
     def close(self) -> None:
         with self._lock:
+            if self._graph_pending:
+                self._catch_up_quietly()  # a clean stop leaves the graph current for readers of the file
             if self._checkpointer is not None:
                 self._checkpointer.stop()
             for reader in self._readers:
