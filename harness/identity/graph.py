@@ -477,8 +477,51 @@ def _traits_json(traits: dict[str, list[Any]]) -> str | None:
     return json.dumps(traits, separators=(",", ":"), allow_nan=False)
 
 
+_READ = ("userId", "anonymousId", "type", "previousId", *TIME_KEYS)
+Slim = tuple[Any, ...]
+
+
+def slim(record: dict[str, Any]) -> Slim:
+    """The part of a record :meth:`_Tx.add` reads, as a flat tuple, for a message waiting for the graph.
+
+    Thousands of whole records (or dicts) waiting would be promoted to the oldest GC generation and
+    walked by every full collection; a tuple of strings is untracked by the next young one (issue 20).
+    :func:`unslim` gives add() its record back.
+    """
+    get = record.get
+    meta = get("_meta")
+    meta = meta if isinstance(meta, dict) else None
+    context = get("context")
+    library = context.get("library") if isinstance(context, dict) else None
+    library = library if isinstance(library, dict) else None
+    return (*(get(key) for key in _READ),
+            meta is not None, meta.get("device") if meta is not None else None,
+            meta.get("transport") if meta is not None else None,
+            library is not None, library.get("name") if library is not None else None,
+            record["traits"] if "traits" in record and get("type") == "identify" else _ABSENT)
+
+
+_ABSENT = object()
+
+
+def unslim(values: Slim) -> dict[str, Any]:
+    """:func:`slim` undone: a record with every field add() reads, as the full record had them."""
+    out = {key: value for key, value in zip(_READ, values, strict=False) if value is not None}
+    has_meta, device, transport, has_library, name, traits = values[len(_READ):]
+    if has_meta:
+        out["_meta"] = {"device": device, "transport": transport}
+    if has_library:
+        out["context"] = {"library": {"name": name}}
+    if traits is not _ABSENT:
+        out["traits"] = traits
+    return out
+
+
 def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, dict[str, Any]]], cache: Cache | None = None) -> _Tx:
     """Add stored beacons (seq, record) to the graph, inside the caller's open transaction.
+
+    (Records waiting in a store's backlog are kept as :func:`slim` tuples: ``apply(db, ((seq, unslim(s))
+    for seq, s in waiting))``.)
 
     Returns the transaction's record: pass it to ``cache.commit`` once the caller has committed.
     """
