@@ -50,8 +50,8 @@ BAD_RAW_KEEP = 16 * 1024  # characters of a rejected body kept in its entry
 IGNORED_IN_CONFLICTS = ("receivedAt", "sentAt", "_meta", "_metadata")  # differ between honest re-sends
 # The identity graph is derived data: a write commits beacons only, and the graph catches up in chunks
 # (many messages of one person share a component's row updates). It catches up when this many stored
-# messages wait (inside the write that passes it, so its CPU is spent while ingesting), when the
-# collector's loop goes idle (:class:`harness.collecting.collector.GroupCommit`), and before any read of it.
+# messages wait (inside the write that passes it, so its CPU is spent while ingesting), 50 ms after a
+# commit left it behind (:class:`harness.collecting.collector.GroupCommit`), before any read of it, on close.
 GRAPH_BACKLOG = 5_000
 
 
