@@ -247,7 +247,8 @@ class BeaconStore:
                 return
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                tx = graph.apply(self._db, [(seq, self._decode(seq, body)) for seq, body in rows], self._graph)
+                tx = graph.apply(self._db, [(seq, graph.slim(self._decode(seq, body))) for seq, body in rows],
+                                 self._graph)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._rollback()
@@ -277,7 +278,7 @@ class BeaconStore:
             pending = self._graph_pending
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                tx = graph.apply(self._db, ((seq, graph.unslim(values)) for seq, values in pending), self._graph)
+                tx = graph.apply(self._db, pending, self._graph)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._rollback()  # the cache learns only from committed transactions: nothing to undo
@@ -597,9 +598,12 @@ class BeaconStore:
         if window is not None:
             kept: deque[Record] = deque(maxlen=limit) if limit else deque()
             total = 0
+            needles = _needles(type, event, filters)
             for seq, body in window:
                 if before is not None and seq >= before or after is not None and seq <= after:
                     continue  # what _before / _after would refuse, without decoding
+                if needles and not all(needle in body for needle in needles):
+                    continue  # a wanted string is nowhere in the text: the record cannot match
                 record = self._decode(seq, body)
                 if matches(record, type, event, **filters) and _after(record, since) and _before(record, before):
                     total += 1
@@ -838,6 +842,17 @@ def _sql_filter(type: str | None, event: str | None, since: int | str | None, be
         where.append("seq < ?")
         args.append(min(before, _INT64[1]))
     return " AND ".join(where), args
+
+
+def _needles(type: str | None, event: str | None, filters: dict[str, Any]) -> list[str]:
+    """Text a stored record must contain to match: each wanted string value as :func:`to_json` writes it.
+
+    A field equal to the string ``want`` is stored as ``to_json(want)`` (the window's text is to_json's,
+    byte for byte), so a record without that text is skipped undecoded. Other values (numbers, bools,
+    None) have more than one spelling or none, and are left to :func:`matches`.
+    """
+    wanted = [type, event, *filters.values()]
+    return [to_json(want) for want in wanted if isinstance(want, str)]
 
 
 def _before(record: Record, before: int | None) -> bool:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.identity.profile import id_value, is_server, iso, parse_time
+from harness.identity.profile import device_of, id_value, iso, parse_time
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS graph_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -234,7 +234,6 @@ class _Tx:
         self.device_rows: dict[tuple[str, str], tuple[float, int]] = {}
         self.messages: list[tuple[int, str, float]] = []
         self.times: dict[str, tuple[float, int, str] | None] = {}  # time string -> its reading (see when())
-        self.libraries: dict[str, bool] = {}  # context.library.name -> a server library? (see server())
 
     def listed(self, key: str) -> bool:
         if key in self.seen or key in self.cache.first:
@@ -316,60 +315,43 @@ class _Tx:
             found = self.deltas[root] = _Delta()
         return found
 
-    def when(self, message: dict[str, Any]) -> tuple[float, int, str] | None:
-        """:func:`harness.identity.profile.event_time` as (timestamp, µs since the epoch, month), or None.
+    def when(self, times: tuple[Any, Any, Any]) -> tuple[float, int, str] | None:
+        """:func:`harness.identity.profile.event_time` of a message's (originalTimestamp, timestamp,
+        receivedAt) as (timestamp, µs since the epoch, month), or None.
 
         Parsed once per distinct time string in this transaction: a batch's messages share sentAt-era
         times, and one person's messages of one second share theirs.
         """
-        times = self.times
-        for key in TIME_KEYS:
-            value = message.get(key)
+        cache = self.times
+        for value in times:
             if value is None:
                 continue
             if value.__class__ is str:
-                found = times.get(value, _UNKNOWN)
+                found = cache.get(value, _UNKNOWN)
                 if found is _UNKNOWN:
-                    found = times[value] = _reading(parse_time(value))
+                    found = cache[value] = _reading(parse_time(value))
             else:
                 found = _reading(parse_time(value))
             if found is not None:
                 return found  # type: ignore[return-value]
         return None
 
-    def server(self, message: dict[str, Any], meta: dict[str, Any]) -> bool:
-        """:func:`harness.identity.profile.is_server`, with each library name's verdict kept for the transaction."""
-        if meta.get("transport") == "server":
-            return True
-        context = message.get("context")
-        library = context.get("library") if isinstance(context, dict) else None
-        name = library.get("name") if isinstance(library, dict) else None
-        if name.__class__ is not str:
-            return is_server(message)
-        verdict = self.libraries.get(name)
-        if verdict is None:
-            verdict = self.libraries[name] = is_server(message)
-        return verdict
-
-    def add(self, seq: int, message: dict[str, Any]) -> None:
-        # the readings of harness.identity.profile (user_id, anonymous_id, message_nodes, device_of), inlined:
-        # this runs for every stored message
-        get = message.get
-        uid, aid = get("userId"), get("anonymousId")
+    def add(self, seq: int, message: Slim) -> None:
+        """One stored message (its :func:`slim` reading) into the components it joins."""
+        uid, aid, mtype, prev, original, timestamp, received, device, traits = message
         uid = None if uid is None else uid if uid.__class__ is str and uid else id_value(uid)
         aid = None if aid is None else aid if aid.__class__ is str and aid else id_value(aid)
         ukey = "u:" + uid if uid is not None else None
         akey = "a:" + aid if aid is not None else None
         first = ukey or akey
-        mtype = get("type")
         other = None  # an alias's previousId: an anonymousId when one was seen before this message, else a userId
-        if mtype == "alias" and (prev := id_value(get("previousId"))) is not None:
+        if mtype == "alias" and (prev := id_value(prev)) is not None:
             other = "a:" + prev if self.listed("a:" + prev) else "u:" + prev
         if first is None:
             if other is None:
                 return  # no id: no profile (lint reports it)
             first, other = other, None
-        when = self.when(message)
+        when = self.when((original, timestamp, received))
         t = when[0] if when is not None else NO_TIME
         order = (t, seq)
         seen = self.seen
@@ -403,17 +385,13 @@ class _Tx:
             raw = akey or ukey
             if raw is not None:
                 self.raw_months.add((raw, month))
-        meta = get("_meta")
-        device = meta.get("device") if isinstance(meta, dict) else None
-        if device is not None and (device := id_value(device)) is not None and not self.server(message, meta):
+        if device is not None:
             had = delta.devices.get(device)
             if had is None or order < had:
                 delta.devices[device] = order
-        if mtype == "identify":
-            traits = get("traits")
-            if traits and isinstance(traits, dict):
-                delta.traits = merge_traits(delta.traits, {
-                    str(k): [v, t, seq, t, seq, i] for i, (k, v) in enumerate(traits.items())})
+        if traits is not None:
+            delta.traits = merge_traits(delta.traits, {
+                str(k): [v, t, seq, t, seq, i] for i, (k, v) in enumerate(traits.items())})
         self.messages.append((seq, first, t))
 
     def flush(self) -> None:
@@ -477,51 +455,27 @@ def _traits_json(traits: dict[str, list[Any]]) -> str | None:
     return json.dumps(traits, separators=(",", ":"), allow_nan=False)
 
 
-_READ = ("userId", "anonymousId", "type", "previousId", *TIME_KEYS)
-Slim = tuple[Any, ...]
+# what the graph reads of a message: userId, anonymousId, type, previousId, originalTimestamp, timestamp,
+# receivedAt, the browser device (profile.device_of) and an identify call's traits (a dict) or None
+Slim = tuple[Any, Any, Any, Any, Any, Any, Any, str | None, dict[str, Any] | None]
 
 
 def slim(record: dict[str, Any]) -> Slim:
-    """The part of a record :meth:`_Tx.add` reads, as a flat tuple, for a message waiting for the graph.
+    """The part of a record :meth:`_Tx.add` reads, as a flat tuple.
 
-    Thousands of whole records (or dicts) waiting would be promoted to the oldest GC generation and
-    walked by every full collection; a tuple of strings is untracked by the next young one (issue 20).
-    :func:`unslim` gives add() its record back.
+    Read once when a message is stored; a store's graph backlog keeps these. Thousands of whole
+    records (or dicts) waiting would be promoted to the oldest GC generation and walked by every
+    full collection; a tuple of strings is untracked by the next young one (issue 20).
     """
     get = record.get
-    meta = get("_meta")
-    meta = meta if isinstance(meta, dict) else None
-    context = get("context")
-    library = context.get("library") if isinstance(context, dict) else None
-    library = library if isinstance(library, dict) else None
-    return (*(get(key) for key in _READ),
-            meta is not None, meta.get("device") if meta is not None else None,
-            meta.get("transport") if meta is not None else None,
-            library is not None, library.get("name") if library is not None else None,
-            record["traits"] if "traits" in record and get("type") == "identify" else _ABSENT)
+    traits = get("traits") if get("type") == "identify" else None
+    return (get("userId"), get("anonymousId"), get("type"), get("previousId"), get("originalTimestamp"),
+            get("timestamp"), get("receivedAt"), device_of(record),
+            traits if traits and isinstance(traits, dict) else None)
 
 
-_ABSENT = object()
-
-
-def unslim(values: Slim) -> dict[str, Any]:
-    """:func:`slim` undone: a record with every field add() reads, as the full record had them."""
-    out = {key: value for key, value in zip(_READ, values, strict=False) if value is not None}
-    has_meta, device, transport, has_library, name, traits = values[len(_READ):]
-    if has_meta:
-        out["_meta"] = {"device": device, "transport": transport}
-    if has_library:
-        out["context"] = {"library": {"name": name}}
-    if traits is not _ABSENT:
-        out["traits"] = traits
-    return out
-
-
-def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, dict[str, Any]]], cache: Cache | None = None) -> _Tx:
-    """Add stored beacons (seq, record) to the graph, inside the caller's open transaction.
-
-    (Records waiting in a store's backlog are kept as :func:`slim` tuples: ``apply(db, ((seq, unslim(s))
-    for seq, s in waiting))``.)
+def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, Slim]], cache: Cache | None = None) -> _Tx:
+    """Add stored beacons (seq, :func:`slim` of the record) to the graph, inside the caller's open transaction.
 
     Returns the transaction's record: pass it to ``cache.commit`` once the caller has committed.
     """

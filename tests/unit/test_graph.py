@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from harness.collecting import store as store_module
 from harness.collecting.store import BeaconStore
-from harness.identity import graph, profile
+from harness.identity import graph
 from harness.identity.profile import build_profiles, monthly_tracked_users, mtu_without_identify
 
 EXPLORE = bool(os.environ.get("HARNESS_EXPLORE"))
@@ -102,22 +102,6 @@ def test_the_graph_equals_the_batch_functions(records: list[dict[str, Any]], cut
     if not alias_looks_ahead(stored):
         assert graph_view(store) == batch_view(stored)
     store.close()
-
-
-@settings(max_examples=200, deadline=None, derandomize=not EXPLORE)
-@given(record=beacon(), context=st.none() | st.just("x") | st.fixed_dictionaries(
-    {"library": st.none() | st.just(3) | st.fixed_dictionaries({"name": st.sampled_from(["analytics-python", "js"])})}))
-def test_a_waiting_message_keeps_what_the_graph_reads(record: dict[str, Any], context: Any) -> None:
-    """The backlog keeps graph.slim tuples; unslim gives back every field _Tx.add reads, as it was."""
-    if context is not None:
-        record["context"] = context
-    back = graph.unslim(graph.slim(record))
-    for key in ("userId", "anonymousId", "type", "previousId", "timestamp", "originalTimestamp", "receivedAt"):
-        assert back.get(key) == record.get(key)
-    if record.get("type") == "identify":  # add() reads traits of identify calls only
-        assert back.get("traits") == record.get("traits")
-    assert profile.meta(back).get("device") == profile.meta(record).get("device")
-    assert profile.is_server(back) == profile.is_server(record)
 
 
 def test_the_seeds_scenarios() -> None:
