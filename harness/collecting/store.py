@@ -663,17 +663,25 @@ class BeaconStore:
 
         Indexed reads of one consistent snapshot: nothing scales with the store's size but the
         page asked for. A store file written by an older harness and opened read-only has no
-        graph yet: then the profiles are computed from every beacon, as before. So does a read-only
-        store while the writing server's graph lags behind its beacons (GRAPH_BACKLOG).
+        graph yet: then the profiles are computed from every beacon, as before.
+
+        A writable store first brings its graph up to date and opens the read snapshot under the
+        store lock, so no commit slips in between: the snapshot's graph holds every beacon it holds.
+        A read-only store (the CLI's ``--db``) reads the graph as the writing server left it: while
+        that server's graph lags (GRAPH_BACKLOG, collector.GRAPH_LAG_SECONDS) the newest messages may
+        be missing from the page -- never a fall-back to decoding every beacon of a big store.
         """
-        self.catch_up_graph()  # what was committed before this call is in the graph this read sees
         with self._reading() as db:
             snapshot = not db.in_transaction and db is not self._db
-            if snapshot:
-                db.execute("BEGIN")  # one read snapshot for every query below (WAL: writers go on)
-            try:
+            with self._lock:
+                self.catch_up_graph()
+                if snapshot:
+                    db.execute("BEGIN")  # one read snapshot for every query below (WAL: writers go on)
+                # the first read fixes the snapshot: still under the lock, so it holds the graph just caught up
                 last = db.execute("SELECT coalesce(max(seq), 0) FROM beacons").fetchone()[0]
-                if graph.analysed_seq(db) >= last:
+            try:
+                done = graph.analysed_seq(db)
+                if done >= last or done > 0:
                     return {
                         "profiles": graph.profiles(db, limit, offset, order, messages, decode=from_json_fast),
                         "total": graph.profile_count(db),

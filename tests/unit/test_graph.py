@@ -219,3 +219,47 @@ def test_a_crash_before_the_graph_caught_up_is_repaired_on_reopen(tmp_path: Path
     assert graph_view(store) == batch_view(store.all())
     assert store.profiles_page()["profiles"][0]["traits"] == {"plan": "pro"}
     store.close()
+
+
+def _no_fallback(*_: Any, **__: Any) -> Any:
+    raise AssertionError("profiles computed from every beacon: on a big store that decodes all of them")
+
+
+def test_reads_during_commits_never_fall_back_to_every_beacon(tmp_path: Path, monkeypatch: Any) -> None:
+    """A commit landing between the catch-up and the read snapshot must not make the graph look stale."""
+    store = BeaconStore(str(tmp_path / "s.sqlite"))
+    monkeypatch.setattr(store, "_profiles_from_beacons", _no_fallback)
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            store.add([_track(i, f"w{i % 7}")])
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(200):
+            assert store.profiles_page(limit=1, messages=0)["total"] >= 0
+    finally:
+        stop.set()
+        writer.join()
+    assert graph_view(store) == batch_view(store.all())
+    store.close()
+
+
+def test_a_read_only_reader_uses_the_lagging_graph(tmp_path: Path, monkeypatch: Any) -> None:
+    """`harness profiles --db` beside a busy server: the graph as the server left it, not every beacon."""
+    db = str(tmp_path / "s.sqlite")
+    writer = BeaconStore(db)
+    writer.add([_track(1, "first")])
+    writer.catch_up_graph()
+    writer.add([_track(2, "second")])  # committed, not in the graph yet
+    reader = BeaconStore(db, readonly=True)
+    monkeypatch.setattr(reader, "_profiles_from_beacons", _no_fallback)
+    assert [p["id"] for p in reader.profiles_page()["profiles"]] == ["first"]
+    writer.catch_up_graph()
+    assert [p["id"] for p in reader.profiles_page()["profiles"]] == ["first", "second"]
+    reader.close()
+    writer.close()
