@@ -588,13 +588,16 @@ class BeaconStore:
         characters) fall back to streaming rows through :func:`matches`, keeping only ``limit``.
         """
         after = _seq(since)
+        newest: list[tuple[int, str]] | None = None
+        stored = 0
         with self._lock:
             unfiltered = type is None and event is None and not filters and before is None and not since
             if unfiltered and limit and len(self._records) >= min(limit, self._stats.stored):
                 # the newest few of a big store (the inspector's backlog): straight from the window
                 newest, stored = self._newest(limit), self._stats.stored
-                return _decode_all(newest), stored
-            window = list(self._records) if self._window_covers(after) else None
+            window = list(self._records) if newest is None and self._window_covers(after) else None
+        if newest is not None:
+            return _decode_all(newest), stored  # decoded outside the lock: commits do not wait on a reader
         if window is not None:
             kept: deque[Record] = deque(maxlen=limit) if limit else deque()
             total = 0
@@ -705,9 +708,10 @@ class BeaconStore:
     def recent(self, limit: int) -> tuple[list[Record], int]:
         """The newest ``limit`` beacons (from the memory window when it holds them) and how many are stored."""
         with self._lock:
-            if len(self._records) >= min(limit, self._stats.stored):
-                newest, stored = self._newest(limit), self._stats.stored
-                return _decode_all(newest), stored
+            newest = self._newest(limit) if len(self._records) >= min(limit, self._stats.stored) else None
+            stored = self._stats.stored
+        if newest is not None:
+            return _decode_all(newest), stored  # decoded outside the lock
         found, total = self.page(limit=limit)
         return found, total
 
