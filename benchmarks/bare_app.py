@@ -1,4 +1,7 @@
-"""The ingest baseline: an aiohttp app whose collector routes answer 200 and do nothing else.
+"""The ingest baseline: an aiohttp app whose collector routes read the body and answer 200, nothing else.
+
+Issue 20 defines the baseline as "a bare aiohttp handler that only reads the body"; before it, this
+handler answered without reading, which flattered it (aiohttp drains an unread body off the handler's clock).
 
 Run as ``python -m benchmarks.bare_app --port N`` (a subprocess, like ``harness serve``). It prints
 ``collector  http://127.0.0.1:PORT/v1/`` once listening, the same line ``harness serve`` prints.
@@ -14,7 +17,8 @@ OK = b'{"success": true}'
 
 
 async def answer(request: web.Request) -> web.Response:
-    """No parsing, no validation, no storage: the ceiling an aiohttp handler can reach."""
+    """The body read, then no parsing, no validation, no storage: the ceiling an aiohttp collector can reach."""
+    await request.read()
     return web.Response(body=OK, content_type="application/json")
 
 

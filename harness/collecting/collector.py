@@ -48,6 +48,7 @@ BAD_PER_REQUEST = 100  # rejected messages of one batch kept one by one; the res
 REJECTED_IN_REPLY = 1_000  # per-message rejections listed in one reply
 READ_CHUNK = 64 * 1024
 BODY_SECONDS = 30.0  # a body trickled slower than this is cut off (408): one connection cannot hold a handler forever
+GRAPH_LAG_SECONDS = 0.05  # the identity graph catches up this long after a commit left it behind (store.GRAPH_BACKLOG)
 log = logging.getLogger(__name__)
 Stored = tuple[list[Record], int]  # what BeaconStore.add returns: (stored records, duplicates)
 Pending = list[tuple[list[Record], list[str], asyncio.Future[Stored]]]
@@ -63,6 +64,7 @@ class GroupCommit:
     def __init__(self, app: web.Application) -> None:
         self._app = app
         self._pending: Pending = []  # the app serves on one loop
+        self._catch_up: asyncio.TimerHandle | None = None
 
     def add(self, records: list[Record], bodies: list[str]) -> asyncio.Future[Stored]:
         """Queue for the next commit; the future gives what store.add would have returned."""
@@ -85,6 +87,22 @@ class GroupCommit:
         for (*_, future), result in zip(pending, results, strict=True):
             if not future.done():  # a cancelled request: its messages are stored all the same
                 future.set_result(result)
+        if self._catch_up is None:
+            self._catch_up = asyncio.get_running_loop().call_later(GRAPH_LAG_SECONDS, self._graph_catch_up)
+
+    def _graph_catch_up(self) -> None:
+        """Bring the identity graph up to date GRAPH_LAG_SECONDS after a commit left it behind.
+
+        One catch-up takes what that time gathered: under heavy ingest thousands of messages (amortised),
+        under a browser's trickle a few (a short pause of the loop, never one long one).
+        """
+        self._catch_up = None
+        store = self._app[keys.STORE]
+        if store.graph_backlog():
+            try:
+                store.catch_up_graph()
+            except sqlite3.Error as exc:  # derived data: the next commit's timer or a read tries again
+                log.error("identity graph update failed (it is retried): %s", exc)
 
 
 COMMITS = web.AppKey("commits", GroupCommit)
@@ -134,8 +152,16 @@ def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamRespo
     return response
 
 
+SUCCESS = {"success": True}
+SUCCESS_BODY = json.dumps(SUCCESS).encode()  # what web.json_response(SUCCESS) sends, made once
+
+
 def _reply(request: web.Request, status: int, payload: dict[str, Any]) -> web.Response:
-    return _cors(request, web.json_response(payload, status=status))  # type: ignore[return-value]
+    if payload is SUCCESS:  # nearly every answer: the same bytes and headers json_response would give
+        response = web.Response(body=SUCCESS_BODY, status=status, content_type="application/json", charset="utf-8")
+    else:
+        response = web.json_response(payload, status=status)
+    return _cors(request, response)  # type: ignore[return-value]
 
 
 def _peer_ip(request: web.Request) -> str:
@@ -186,6 +212,13 @@ def _keep_bad(request: web.Request, entries: list[Record], received: int | None 
         log.error("cannot keep a rejected submission in the bad list: %s", _store_reason(exc))
 
 
+def _body_received(request: web.Request) -> bool:
+    """True when the whole body, announced by Content-Length within MAX_REQUEST_BYTES, is already buffered
+    (a beacon's body usually arrives with its headers): reading it cannot wait or pass the limit."""
+    announced = request.content_length
+    return announced is not None and announced <= MAX_REQUEST_BYTES and request.content.is_eof()
+
+
 async def _read_body(request: web.Request) -> tuple[bytes, bool]:
     """The body, read in chunks and never past MAX_REQUEST_BYTES: (bytes, True) when it fits.
 
@@ -222,8 +255,11 @@ async def _collect(request: web.Request) -> web.StreamResponse:
     """POST /v1/{type}: parse, authenticate, validate, store, then reply (after commit)."""
     kind = request.match_info["kind"]
     try:
-        async with asyncio.timeout(BODY_SECONDS):
-            raw, whole = await _read_body(request)
+        if _body_received(request):  # nothing to wait for: no timer to arm and cancel
+            raw, whole = await request.content.read(), True
+        else:
+            async with asyncio.timeout(BODY_SECONDS):
+                raw, whole = await _read_body(request)
     except TimeoutError:
         reason = f"request body not received within {BODY_SECONDS:g} s"
         _keep_bad(request, [bad_entry(reason, "(body not read)", 408, request.path)])
@@ -334,7 +370,7 @@ async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dic
         if len(rejected) > REJECTED_IN_REPLY:
             payload["rejected_total"] = len(rejected)
         return status, payload
-    return 200, {"success": True}
+    return 200, SUCCESS
 
 
 def _accept(messages: list[Any], shared: dict[str, Any], info: RequestInfo, single: bool, plain: bytes

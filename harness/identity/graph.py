@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.identity.profile import event_time, id_value, is_server, iso
+from harness.identity.profile import device_of, id_value, iso, parse_time
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS graph_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -76,6 +76,17 @@ def messages_per_profile(limit: int | None, messages: int) -> int:
     if limit is None or limit <= 0:
         return messages
     return max(0, min(messages, MESSAGES_PER_ANSWER // limit))
+
+
+TIME_KEYS = ("originalTimestamp", "timestamp", "receivedAt")  # profile.event_time's order
+_UNKNOWN = object()
+
+
+def _reading(moment: datetime | None) -> tuple[float, int, str] | None:
+    """What the graph keeps of a message's time: timestamp, µs since the epoch, and its month."""
+    if moment is None:
+        return None
+    return moment.timestamp(), _micros(moment), f"{moment.year:04d}-{moment.month:02d}"
 
 
 def _micros(moment: datetime) -> int:
@@ -222,6 +233,7 @@ class _Tx:
         self.raw_months: set[tuple[str, str]] = set()
         self.device_rows: dict[tuple[str, str], tuple[float, int]] = {}
         self.messages: list[tuple[int, str, float]] = []
+        self.times: dict[str, tuple[float, int, str] | None] = {}  # time string -> its reading (see when())
 
     def listed(self, key: str) -> bool:
         if key in self.seen or key in self.cache.first:
@@ -303,57 +315,84 @@ class _Tx:
             found = self.deltas[root] = _Delta()
         return found
 
-    def add(self, seq: int, message: dict[str, Any]) -> None:
-        # the readings of harness.identity.profile (user_id, anonymous_id, message_nodes, device_of), inlined:
-        # this runs for every stored message, inside the commit
-        uid, aid = id_value(message.get("userId")), id_value(message.get("anonymousId"))
+    def when(self, times: tuple[Any, Any, Any]) -> tuple[float, int, str] | None:
+        """:func:`harness.identity.profile.event_time` of a message's (originalTimestamp, timestamp,
+        receivedAt) as (timestamp, µs since the epoch, month), or None.
+
+        Parsed once per distinct time string in this transaction: a batch's messages share sentAt-era
+        times, and one person's messages of one second share theirs.
+        """
+        cache = self.times
+        for value in times:
+            if value is None:
+                continue
+            if value.__class__ is str:
+                found = cache.get(value, _UNKNOWN)
+                if found is _UNKNOWN:
+                    found = cache[value] = _reading(parse_time(value))
+            else:
+                found = _reading(parse_time(value))
+            if found is not None:
+                return found  # type: ignore[return-value]
+        return None
+
+    def add(self, seq: int, message: Slim) -> None:
+        """One stored message (its :func:`slim` reading) into the components it joins."""
+        uid, aid, mtype, prev, original, timestamp, received, device, traits = message
+        uid = None if uid is None else uid if uid.__class__ is str and uid else id_value(uid)
+        aid = None if aid is None else aid if aid.__class__ is str and aid else id_value(aid)
         ukey = "u:" + uid if uid is not None else None
         akey = "a:" + aid if aid is not None else None
-        keys = [k for k in (ukey, akey) if k is not None]
-        if message.get("type") == "alias" and (prev := id_value(message.get("previousId"))) is not None:
-            keys.append("a:" + prev if self.listed("a:" + prev) else "u:" + prev)
-        if not keys:
-            return  # no id: no profile (lint reports it)
-        moment = event_time(message)
-        t = moment.timestamp() if moment is not None else NO_TIME
+        first = ukey or akey
+        other = None  # an alias's previousId: an anonymousId when one was seen before this message, else a userId
+        if mtype == "alias" and (prev := id_value(prev)) is not None:
+            other = "a:" + prev if self.listed("a:" + prev) else "u:" + prev
+        if first is None:
+            if other is None:
+                return  # no id: no profile (lint reports it)
+            first, other = other, None
+        when = self.when((original, timestamp, received))
+        t = when[0] if when is not None else NO_TIME
         order = (t, seq)
         seen = self.seen
-        for listed in (ukey, akey):
-            if listed is not None:
-                earlier = seen.get(listed)
-                if earlier is None or order < earlier:
-                    seen[listed] = order
-        root = self.find(keys[0])
-        for key in keys[1:]:
-            root = self.union(root, self.find(key))
+        if ukey is not None:
+            earlier = seen.get(ukey)
+            if earlier is None or order < earlier:
+                seen[ukey] = order
+        if akey is not None:
+            earlier = seen.get(akey)
+            if earlier is None or order < earlier:
+                seen[akey] = order
+        root = self.find(first)  # first, then the union with each further id, in profile.message_nodes' order
+        if ukey is not None and akey is not None:
+            root = self.union(root, self.find(akey))
+        if other is not None:
+            root = self.union(root, self.find(other))
         delta = self.deltas.get(root) or self.delta(root)
         if order < (delta.t, delta.seq) or not delta.seq:
             delta.t, delta.seq = order
         delta.events += 1
         if seq > delta.last_seq:
             delta.last_seq = seq
-        if moment is not None:
-            us = _micros(moment)
+        if when is not None:
+            us = when[1]
             if delta.first_us is None or us < delta.first_us:
                 delta.first_us = us
             if delta.last_us is None or us > delta.last_us:
                 delta.last_us = us
-            month = f"{moment.year:04d}-{moment.month:02d}"
+            month = when[2]
             delta.months.add(month)
             raw = akey or ukey
             if raw is not None:
                 self.raw_months.add((raw, month))
-        meta = message.get("_meta")
-        device = id_value(meta.get("device")) if isinstance(meta, dict) else None
-        if device is not None and not is_server(message):
+        if device is not None:
             had = delta.devices.get(device)
             if had is None or order < had:
                 delta.devices[device] = order
-        traits = message.get("traits")
-        if traits and isinstance(traits, dict) and message.get("type") == "identify":
+        if traits is not None:
             delta.traits = merge_traits(delta.traits, {
                 str(k): [v, t, seq, t, seq, i] for i, (k, v) in enumerate(traits.items())})
-        self.messages.append((seq, keys[0], t))
+        self.messages.append((seq, first, t))
 
     def flush(self) -> None:
         db, cache = self.db, self.cache
@@ -370,33 +409,38 @@ class _Tx:
         for node in [n for n in self.first if n not in cache.first]:
             row = db.execute("SELECT t, seq FROM graph_nodes WHERE node = ?", (node,)).fetchone()
             self.first[node] = (row[0], row[1])
+        profiles: list[tuple[Any, ...]] = []  # each table's rows for every component, one executemany each
+        devices: list[tuple[str, str, float, int]] = []
+        months: list[tuple[str, str]] = []
         for root, delta in self.deltas.items():
             have = self.row(root)
             merged = _Delta(t=have[1], seq=have[2], first_us=have[3], last_us=have[4], events=have[5],
                             last_seq=have[6])
             traits, delta.traits = delta.traits, {}
             merged.merge(delta)
-            db.execute("UPDATE graph_profiles SET t = ?, seq = ?, first_us = ?, last_us = ?, events = ?, last_seq = ? "
-                       "WHERE root = ?", (merged.t, merged.seq, merged.first_us, merged.last_us, merged.events,
-                                          merged.last_seq, root))
+            profiles.append((merged.t, merged.seq, merged.first_us, merged.last_us, merged.events, merged.last_seq,
+                             root))
             self.rows[root] = (have[0], merged.t, merged.seq, merged.first_us, merged.last_us, merged.events,
                                merged.last_seq)
             if traits:  # read and rewritten only when an identify brought some
                 old = db.execute("SELECT traits FROM graph_profiles WHERE root = ?", (root,)).fetchone()[0]
                 db.execute("UPDATE graph_profiles SET traits = ? WHERE root = ?",
                            (_traits_json(merge_traits(json.loads(old) if old else {}, traits)), root))
-            devices = [(root, d, *o) for d, o in delta.devices.items()
-                       if (root, d) not in cache.devices or o < cache.devices[(root, d)]]
-            if devices:
-                db.executemany("INSERT INTO graph_devices(root, device, t, seq) VALUES(?, ?, ?, ?) "
-                               "ON CONFLICT(root, device) DO UPDATE SET t = excluded.t, seq = excluded.seq "
-                               "WHERE (excluded.t, excluded.seq) < (t, seq)", devices)
-            for _, d, t, s in devices:
+            for d, o in delta.devices.items():
                 known = cache.devices.get((root, d))
-                self.device_rows[(root, d)] = (t, s) if known is None else min((t, s), known)
-            months = [(root, m) for m in delta.months if (root, m) not in cache.months]
-            if months:
-                db.executemany("INSERT OR IGNORE INTO graph_months(root, month) VALUES(?, ?)", months)
+                if known is None or o < known:
+                    devices.append((root, d, *o))
+                    self.device_rows[(root, d)] = o if known is None else min(o, known)
+            months.extend((root, m) for m in delta.months if (root, m) not in cache.months)
+        if profiles:
+            db.executemany("UPDATE graph_profiles SET t = ?, seq = ?, first_us = ?, last_us = ?, events = ?, "
+                           "last_seq = ? WHERE root = ?", profiles)
+        if devices:
+            db.executemany("INSERT INTO graph_devices(root, device, t, seq) VALUES(?, ?, ?, ?) "
+                           "ON CONFLICT(root, device) DO UPDATE SET t = excluded.t, seq = excluded.seq "
+                           "WHERE (excluded.t, excluded.seq) < (t, seq)", devices)
+        if months:
+            db.executemany("INSERT OR IGNORE INTO graph_months(root, month) VALUES(?, ?)", months)
             self.months.update(months)
         raw = [pair for pair in self.raw_months if pair not in cache.raw_months]
         if raw:
@@ -411,8 +455,27 @@ def _traits_json(traits: dict[str, list[Any]]) -> str | None:
     return json.dumps(traits, separators=(",", ":"), allow_nan=False)
 
 
-def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, dict[str, Any]]], cache: Cache | None = None) -> _Tx:
-    """Add stored beacons (seq, record) to the graph, inside the caller's open transaction.
+# what the graph reads of a message: userId, anonymousId, type, previousId, originalTimestamp, timestamp,
+# receivedAt, the browser device (profile.device_of) and an identify call's traits (a dict) or None
+Slim = tuple[Any, Any, Any, Any, Any, Any, Any, str | None, dict[str, Any] | None]
+
+
+def slim(record: dict[str, Any]) -> Slim:
+    """The part of a record :meth:`_Tx.add` reads, as a flat tuple.
+
+    Read once when a message is stored; a store's graph backlog keeps these. Thousands of whole
+    records (or dicts) waiting would be promoted to the oldest GC generation and walked by every
+    full collection; a tuple of strings is untracked by the next young one (issue 20).
+    """
+    get = record.get
+    traits = get("traits") if get("type") == "identify" else None
+    return (get("userId"), get("anonymousId"), get("type"), get("previousId"), get("originalTimestamp"),
+            get("timestamp"), get("receivedAt"), device_of(record),
+            traits if traits and isinstance(traits, dict) else None)
+
+
+def apply(db: sqlite3.Connection, rows: Iterable[tuple[int, Slim]], cache: Cache | None = None) -> _Tx:
+    """Add stored beacons (seq, :func:`slim` of the record) to the graph, inside the caller's open transaction.
 
     Returns the transaction's record: pass it to ``cache.commit`` once the caller has committed.
     """
