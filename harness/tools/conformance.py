@@ -286,19 +286,28 @@ def stale_cells(doc: Path, column: Column) -> list[str]:
 DEFAULT_TESTS = ("tests/e2e", "tests/repro")
 
 
-def run_profile(profile: str, tests: Iterable[str], workers: str, root: Path, extra: Sequence[str] = ()
-                ) -> tuple[Column, int]:
-    """Run the suite for one profile in a subprocess; its records and pytest's exit code."""
+def run_profiles(profiles: Sequence[str], tests: Iterable[str], workers: str, root: Path,
+                 extra: Sequence[str] = ()) -> tuple[list[Column], int]:
+    """Run the suite once for every profile in one pytest session (``--snippet A,B,C``: the workers' browsers
+    are shared); each profile's records, in order, and pytest's exit code.
+
+    ``profiles`` are profile names (as loaded); every test given runs with each of them, whatever the project's
+    harness_library_neutral says.
+    """
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         out = Path(tmp) / "column.json"
-        cmd = [sys.executable, "-m", "pytest", *tests, "--snippet", profile, "--conformance-out", str(out),
-               "-q", "-p", "no:cacheprovider", *(["-n", workers] if workers != "0" else []), *extra]
+        cmd = [sys.executable, "-m", "pytest", *tests, "--snippet", ",".join(profiles), "--conformance-out",
+               str(out), "-o", "harness_library_neutral=", "-q", "-p", "no:cacheprovider",
+               *(["-n", workers] if workers != "0" else []), *extra]
         done = subprocess.run(cmd, cwd=root, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if not out.is_file():
+        files = [out] if len(profiles) == 1 else [out.with_name(f"column.{name}.json") for name in profiles]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
             tail = "\n".join(done.stdout.splitlines()[-5:])
-            raise RuntimeError(f"the suite for {profile!r} wrote no records (exit {done.returncode}): {tail}")
-        return Column.from_dict(json.loads(out.read_text())), done.returncode
+            raise RuntimeError(f"the suite for {', '.join(profiles)} wrote no records ({', '.join(missing)}; "
+                               f"exit {done.returncode}): {tail}")
+        return [Column.from_dict(json.loads(f.read_text())) for f in files], done.returncode
 
 
 def measure_loss(profile: str, trials: int, root: Path) -> dict[str, Any] | None:
@@ -351,19 +360,19 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
         return
 
     names = [s.strip() for s in snippets.split(",") if s.strip()]
+    loaded: list[str] = []
     for name in names:
         try:
-            load_profile(name)
+            loaded.append(load_profile(name).name)
         except ProfileError as exc:
             raise HarnessError(str(exc)) from None
-    columns: list[Column] = []
+    click.echo(f"conformance: running the suite for {', '.join(loaded)} (one session) ...", err=True)
+    try:
+        columns, code = run_profiles(loaded, tests.split(","), workers, ROOT)
+    except RuntimeError as exc:
+        raise HarnessError(str(exc)) from None
     broken = False
-    for name in names:
-        click.echo(f"conformance: running the suite for {name} ...", err=True)
-        try:
-            column, code = run_profile(name, tests.split(","), workers, ROOT)
-        except RuntimeError as exc:
-            raise HarnessError(str(exc)) from None
+    for name, column in zip(names, columns, strict=True):
         column.library = _library(column, ROOT)
         if loss_trials:
             click.echo(f"conformance: measuring sign-up loss for {name} ({loss_trials} trials per cell) ...",
@@ -371,11 +380,9 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
             column.loss = measure_loss(name, loss_trials, ROOT)
         statuses = [column.cell(cid).status for cid in CLAIMS]
         broken = broken or FAILS in statuses
-        click.echo(f"conformance: {name}: " + ", ".join(f"{statuses.count(s)} {s}" for s in
-                                                           (HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED)
-                                                           if statuses.count(s)) + f" (pytest exit {code})",
-                   err=True)
-        columns.append(column)
+        click.echo(f"conformance: {column.profile}: " + ", ".join(
+            f"{statuses.count(s)} {s}" for s in (HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED)
+            if statuses.count(s)) + f" (pytest exit {code})", err=True)
     command = "harness conformance --snippet " + ",".join(names)
     text = render(columns, command)
     _write(text, out)

@@ -71,3 +71,15 @@ def test_a_real_run_records_the_broken_librarys_failure_against_its_claim(tmp_pa
     column = Column.from_dict(json.loads(out.read_text()))
     cell = column.cell("C9")
     assert cell.status == FAILS and "survived reset" in " ".join(cell.notes), cell
+
+
+def test_the_command_runs_every_library_in_one_session(tmp_path: Path) -> None:
+    """``harness conformance --snippet A,B``: one pytest session, one column per library, each its own outcome."""
+    doc = tmp_path / "matrix.md"
+    done = subprocess.run([sys.executable, "-m", "harness", "conformance", "--snippet", "intilery,broken-reset",
+                           "--tests", "tests/e2e/test_reset.py", "--loss-trials", "0", "--workers", "0",
+                           "--out", str(doc)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]  # broken-reset fails C9: the matrix says FAILS
+    assert "running the suite for intilery, broken-reset (one session)" in done.stderr
+    matrix = read_matrix(doc)
+    assert matrix["intilery"]["C9"] == HOLDS and matrix["broken-reset"]["C9"] == FAILS, matrix
