@@ -328,7 +328,8 @@ def add_cookies(request: web.Request, response: web.StreamResponse) -> None:
     wants_device = request.method == "GET" or request.path.startswith("/v1/")
     if wants_device and not request.path.startswith("/api/") and device_id(request) is None:
         _set_device_cookie(request, response)
-    if request.query.get("delivery") in request.app[keys.PROFILE].delivery_modes:
+    delivery = request.query.get("delivery")
+    if delivery is not None and delivery in request.app[keys.PROFILE].delivery_modes:
         response.set_cookie(DELIVERY_COOKIE, request.query["delivery"], path="/", samesite="Lax")
 
 
