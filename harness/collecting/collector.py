@@ -12,6 +12,7 @@ import binascii
 import hmac
 import json
 import logging
+import re
 import sqlite3
 import time
 from typing import Any
@@ -141,6 +142,18 @@ def _basic_auth_key(header: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return decoded.split(":", 1)[0] or None
+
+
+_ONLY_DEVICE = re.compile(r"hx_device=([0-9a-f]{32})")  # the Cookie header of a browser with only our id
+
+
+def device_id(request: web.Request) -> str | None:
+    """``request.cookies.get(DEVICE_COOKIE)``, without parsing the header when it holds our id alone."""
+    header = request.headers.get("Cookie")
+    if header is None:
+        return None
+    only = _ONLY_DEVICE.fullmatch(header)
+    return only.group(1) if only is not None else request.cookies.get(DEVICE_COOKIE)
 
 
 def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
@@ -351,7 +364,7 @@ async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dic
         peer_ip=_peer_ip(request),
         write_key=write_key,
         user_agent=request.headers.get("User-Agent", ""),
-        device=request.cookies.get(DEVICE_COOKIE),
+        device=device_id(request),
         received_ms=time.time() * 1000,
         received_at=now_iso(),
         transport=transport.observed(request.query, request.headers),

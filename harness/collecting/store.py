@@ -62,6 +62,9 @@ LAST_SEQ = """SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 
                   coalesce((SELECT max(seq) FROM beacons), 0))"""  # what AUTOINCREMENT continues from
 
 
+WRITER_CACHE_KIB = 32 * 1024  # the writer connection's SQLite page cache (PRAGMA cache_size), KiB
+
+
 class Checkpointer:
     """Copies the WAL into the database file on a thread of its own.
 
@@ -179,6 +182,11 @@ class BeaconStore:
         self._lock_fd: int | None = None
         if self.db_path != ":memory:" and not self.readonly:
             self._take_writer_lock()
+            # messageIds are random, so each insert lands on a random page of their UNIQUE index: past about
+            # 50,000 beacons that index outgrows SQLite's default 2 MiB page cache and every commit re-reads
+            # pages from the OS. Up to 32 MiB here (used only as the file grows) kept batch ingest near its
+            # small-store cost (issue 20's third part, docs/benchmarks.md)
+            self._db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         self._checkpointer: Checkpointer | None = None  # started by the first write to a file
         # the memory window: (seq, stored JSON) of the newest beacons, decoded when read. Text, not decoded
         # records: a str is one object the garbage collector never walks, where a record is ten or more

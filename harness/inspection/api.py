@@ -371,22 +371,43 @@ async def clear_faults(request: web.Request) -> web.Response:
     return reply({"success": True})
 
 
+def guarded_token(request: web.Request) -> str | None:
+    """The --api-token when this request needs it (/api/ and /inspector), else None."""
+    token = request.app[keys.CONFIG].api_token
+    if token and (request.path.startswith("/api/") or request.path.startswith("/inspector")):
+        return token
+    return None
+
+
+def token_refusal(request: web.Request, token: str) -> web.Response | None:
+    """401 unless the request carries ``token`` (header, bearer, ?token= or the hx_token cookie), else None."""
+    given = (request.headers.get("X-Harness-Token")
+             or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+             or request.query.get("token", "")
+             or request.cookies.get("hx_token", ""))
+    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")):
+        return web.json_response({"error": "unauthorized", "reason": "this server needs --api-token"}, status=401)
+    return None
+
+
+def keep_token(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    """A ?token= that was let in is kept in a cookie (the inspector's later requests carry it)."""
+    if request.query.get("token"):
+        response.set_cookie("hx_token", token, httponly=True, samesite="Strict")
+
+
 @web.middleware
 async def api_token_guard(request: web.Request, handler: Any) -> web.StreamResponse:
     """With --api-token, /api/ and /inspector need it (header, bearer or ?token=)."""
-    token = request.app[keys.CONFIG].api_token
-    if token and (request.path.startswith("/api/") or request.path.startswith("/inspector")):
-        given = (request.headers.get("X-Harness-Token")
-                 or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-                 or request.query.get("token", "")
-                 or request.cookies.get("hx_token", ""))
-        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")):
-            return web.json_response({"error": "unauthorized", "reason": "this server needs --api-token"}, status=401)
-        response = await handler(request)
-        if request.query.get("token"):
-            response.set_cookie("hx_token", token, httponly=True, samesite="Strict")
-        return response
-    return await handler(request)
+    token = guarded_token(request)
+    if token is None:
+        return await handler(request)
+    refusal = token_refusal(request, token)
+    if refusal is not None:
+        return refusal
+    response = await handler(request)
+    keep_token(request, response, token)
+    return response
 
 
 def add_routes(app: web.Application) -> None:

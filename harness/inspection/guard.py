@@ -84,9 +84,8 @@ def _refuse(status: int, error: str, reason: str) -> web.Response:
     return response
 
 
-@web.middleware
-async def host_guard(request: web.Request, handler: Any) -> web.StreamResponse:
-    """DNS-rebinding guard: refuse a Host we do not serve under (everything but the collector)."""
+def host_refusal(request: web.Request) -> web.Response | None:
+    """The DNS-rebinding guard's answer: a 403 for a Host we do not serve under, else None (the collector: None)."""
     if not request.path.startswith(OPEN_PREFIXES):
         header = request.headers.get("Host")
         if header is not None:  # HTTP/1.0 clients may send none: not a browser, not a rebinding
@@ -94,7 +93,14 @@ async def host_guard(request: web.Request, handler: Any) -> web.StreamResponse:
             if not host_allowed(name, request.app[keys.CONFIG].allowed_host_set()):
                 return _refuse(403, "forbidden", f"Host {name!r} is not allowed here (DNS rebinding guard); "
                                f"allow it with `harness serve --allowed-host {name}` or {ENV_ALLOWED_HOSTS}")
-    return await handler(request)
+    return None
+
+
+@web.middleware
+async def host_guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """DNS-rebinding guard: refuse a Host we do not serve under (everything but the collector)."""
+    refusal = host_refusal(request)
+    return refusal if refusal is not None else await handler(request)
 
 
 def _own_origin(request: web.Request) -> tuple[str, str, int | None]:
@@ -114,9 +120,8 @@ def same_origin(origin: str, request: web.Request) -> bool:
         return False
 
 
-@web.middleware
-async def same_origin_guard(request: web.Request, handler: Any) -> web.StreamResponse:
-    """CSRF guard for /api/ and /inspector: no cross-site requests, and state changes from our origin only."""
+def cross_site_refusal(request: web.Request) -> web.Response | None:
+    """The CSRF guard's answer for /api/ and /inspector (403 or 415), else None (every other path: None)."""
     if request.path.startswith(GUARDED_PREFIXES):
         site = request.headers.get("Sec-Fetch-Site", "").lower()
         navigation = request.method in ("GET", "HEAD") and request.headers.get("Sec-Fetch-Mode") == "navigate"
@@ -130,4 +135,11 @@ async def same_origin_guard(request: web.Request, handler: Any) -> web.StreamRes
             if request.method in BODY_METHODS and request.content_type != "application/json":
                 return _refuse(415, "unsupported media type",
                                f"send the body as application/json (got {request.content_type or 'none'!r})")
-    return await handler(request)
+    return None
+
+
+@web.middleware
+async def same_origin_guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """CSRF guard for /api/ and /inspector: no cross-site requests, and state changes from our origin only."""
+    refusal = cross_site_refusal(request)
+    return refusal if refusal is not None else await handler(request)

@@ -19,7 +19,7 @@ import jinja2
 from aiohttp import web
 
 from harness import keys, resources
-from harness.collecting.collector import DEVICE_COOKIE
+from harness.collecting.collector import DEVICE_COOKIE, device_id
 from harness.collecting.faults import FaultAction
 from harness.sites.serverlib import ServerAnalytics
 from harness.sites.snippet import ASSET_PREFIX
@@ -319,12 +319,18 @@ async def device_cookie(request: web.Request, handler: Any) -> web.StreamRespons
     It lets analysis tell which browser profile sent a beacon without trusting the library.
     """
     response = await handler(request)
-    wants_device = request.method == "GET" or request.path.startswith("/v1/")
-    if DEVICE_COOKIE not in request.cookies and wants_device and not request.path.startswith("/api/"):
-        _set_device_cookie(request, response)
-    if request.query.get("delivery") in request.app[keys.PROFILE].delivery_modes:
-        response.set_cookie(DELIVERY_COOKIE, request.query["delivery"], path="/", samesite="Lax")
+    add_cookies(request, response)
     return response
+
+
+def add_cookies(request: web.Request, response: web.StreamResponse) -> None:
+    """What :func:`device_cookie` adds to a response: the device id if the browser has none, the ?delivery= mode."""
+    wants_device = request.method == "GET" or request.path.startswith("/v1/")
+    if wants_device and not request.path.startswith("/api/") and device_id(request) is None:
+        _set_device_cookie(request, response)
+    delivery = request.query.get("delivery")
+    if delivery is not None and delivery in request.app[keys.PROFILE].delivery_modes:
+        response.set_cookie(DELIVERY_COOKIE, request.query["delivery"], path="/", samesite="Lax")
 
 
 def _set_device_cookie(request: web.Request, response: web.StreamResponse) -> None:

@@ -242,3 +242,14 @@ def test_open_readonly_explains_bad_files(tmp_path: Path) -> None:
     mine = tmp_path / "mine.sqlite"
     BeaconStore(str(mine)).add([record()])
     assert len(open_readonly(str(mine)).query()) == 1
+
+
+def test_the_writer_of_a_file_gets_the_bigger_page_cache(tmp_path: Path) -> None:
+    """Issue 20: the messageId index outgrows SQLite's default cache; the writer's connection gets WRITER_CACHE_KIB."""
+    from harness.collecting.store import WRITER_CACHE_KIB
+
+    store = BeaconStore(str(tmp_path / "b.sqlite"))
+    try:
+        assert store._db.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
+    finally:
+        store.close()
