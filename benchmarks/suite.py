@@ -32,6 +32,7 @@ class Run:
     seconds: float
     returncode: int
     summary: str
+    failures: tuple[str, ...] = ()  # pytest's "FAILED ..." / "ERROR ..." lines (-rfE), so a red run says what
 
     @property
     def command(self) -> str:
@@ -42,7 +43,7 @@ def pytest_run(args: list[str], timeout: float = 900.0, env: dict[str, str] | No
     """Run pytest quietly; wall time measured around the whole process (start-up included)."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=ROOT,
+        proc = subprocess.run([PYTHON, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *args], cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
                               env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired:
@@ -52,7 +53,8 @@ def pytest_run(args: list[str], timeout: float = 900.0, env: dict[str, str] | No
     found = SUMMARY.findall(output)
     lines = output.strip().splitlines()
     summary = found[-1].strip() if found else (lines[-1][:200] if lines else f"exit {proc.returncode}")
-    return Run(args, seconds, proc.returncode, summary)
+    failures = tuple(line[:300] for line in lines if line.startswith(("FAILED ", "ERROR ")))
+    return Run(args, seconds, proc.returncode, summary, failures)
 
 
 def device_overhead(n: int = 30, warmup: int = 3) -> tuple[float, float, int]:
@@ -86,6 +88,7 @@ def run(full: bool = True, xdist: bool = False, device_n: int = 30) -> Result:
             if r.returncode != 0:
                 result.notes.append(f"`{r.command}` exited {r.returncode} ({r.summary}); the time is still the "
                                     "time it took")
+                result.notes.extend(f"- {line}" for line in r.failures[:20])
     bare, device, n = device_overhead(device_n)
     ratio = device / bare if bare else float("nan")
     result.figure(f"bare browser.new_context() + new_page() + close, per test (median of {n})", f"{bare:.1f} ms")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import signal
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -176,7 +177,14 @@ class HarnessServer:
         self.stop()
 
     def run_forever(self, on_ready: object = None) -> None:
-        """Foreground mode for ``harness serve``: blocks until Ctrl-C, then shuts down cleanly."""
+        """Foreground mode for ``harness serve``: blocks until Ctrl-C (SIGINT) or SIGTERM, then shuts down cleanly.
+
+        Both are handled whatever the parent left them as: a shell script's ``harness serve &`` inherits SIGINT
+        ignored, and ``kill``, ``docker stop`` and CI runners send SIGTERM; either way the store is closed.
+        """
+        if threading.current_thread() is threading.main_thread():
+            for stop_signal in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(stop_signal, _interrupt)
         self.start()
         try:
             if callable(on_ready):
@@ -188,3 +196,8 @@ class HarnessServer:
             pass
         finally:
             self.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT or SIGTERM in ``harness serve``: what Ctrl-C does, a KeyboardInterrupt in the main thread."""
+    raise KeyboardInterrupt

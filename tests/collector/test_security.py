@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from harness.collecting.store import BeaconStore
 from harness.keys import Config
 from harness.server import HarnessServer, run_in_thread
 
@@ -34,10 +36,15 @@ def _pump(stream: Any, out: queue.Queue[str]) -> None:
     out.put("")  # EOF
 
 
-def serve(*args: str, timeout: float = 20.0) -> tuple[subprocess.Popen[str], str, list[str]]:
-    """Start ``harness serve ARGS`` and wait for it to print its URLs; returns (process, base URL, stdout)."""
-    proc = subprocess.Popen([HARNESS, "serve", "--port", "0", "--db", ":memory:", "--snippet", "none", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def serve(*args: str, timeout: float = 20.0, db: str = ":memory:", sigint_ignored: bool = False
+          ) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """Start ``harness serve ARGS`` and wait for it to print its URLs; returns (process, base URL, stdout).
+
+    ``sigint_ignored``: started as a shell script's ``harness serve &`` is, with SIGINT ignored.
+    """
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+    proc = subprocess.Popen([HARNESS, "serve", "--port", "0", "--db", db, "--snippet", "none", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
     seen: list[str] = []
@@ -80,6 +87,31 @@ def test_default_bind_is_loopback() -> None:
     finally:
         code, err = stop(proc)
     assert code == 0 and "warning" not in err.lower() and "Traceback" not in err
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT after a parent ignored it"])
+def test_serve_stops_cleanly_on_sigterm_and_on_ctrl_c_whatever_the_parent_did(how: str, tmp_path: Path) -> None:
+    """kill / docker stop (SIGTERM), and Ctrl-C of a script that ran ``harness serve &``: a clean stop, store closed."""
+    db = tmp_path / "b.sqlite"
+    proc, base, _ = serve(db=str(db), sigint_ignored=how != "SIGTERM")
+    try:
+        body = json.dumps({"type": "track", "event": "E", "anonymousId": "a1", "writeKey": "harness-dev-key"})
+        request = urllib.request.Request(base + "/v1/track", data=body.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(request, timeout=10).status == 200
+    finally:
+        if how == "SIGTERM":
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=15)
+            code = proc.returncode
+        else:
+            code, err = stop(proc)
+    assert code == 0 and "Traceback" not in err, err
+    reopened = BeaconStore(str(db))  # the writer's lock was released: the server closed its store
+    try:
+        assert [b["event"] for b in reopened.all()] == ["E"]
+    finally:
+        reopened.close()
 
 
 def test_binding_elsewhere_prints_a_warning() -> None:
