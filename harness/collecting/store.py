@@ -263,11 +263,6 @@ class BeaconStore:
                 raise
             self._graph.commit(tx)
             done = rows[-1][0]
-        rows = self._db.execute(
-            "SELECT seq, body FROM beacons ORDER BY seq DESC LIMIT ?", (self.memory_limit,)
-        ).fetchall()
-        for seq, body in reversed(rows):
-            self._remember(seq, body)
 
     def graph_backlog(self) -> int:
         """Stored beacons the identity graph does not hold yet (see GRAPH_BACKLOG)."""
