@@ -286,8 +286,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if (out or check) and not hasattr(config, "workerinput"):  # the controller collects the xdist reports
         from harness.tools.conformance import Recorder
 
-        setup = _setup(config)
-        names = [p.name for p in (setup.profile, *setup.others)]
+        names = [p.name for p in session_profiles(config)]
         config.pluginmanager.register(Recorder(names, Path(out) if out else None, Path(check) if check else None),
                                       "harness-conformance")
     config.pluginmanager.register(_Overrides(), "harness-overrides")
@@ -409,11 +408,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     calendar = (metafunc.config.getoption("--harness-calendar") and metafunc.definition.get_closest_marker("clock")
                 and "harness_instant" in metafunc.fixturenames and not pinned)
     setup = _setup(metafunc.config)
-    if setup.others and "harness_profile" in metafunc.fixturenames and _neutral(metafunc) and pinned:
+    every_library = bool(setup.others) and "harness_profile" in metafunc.fixturenames and _neutral(metafunc)
+    if every_library and pinned:  # the test pins its own instant: only the library is a parameter
         names = [None, *(p.name for p in setup.others)]
         metafunc.parametrize("harness_profile", names, ids=[setup.by_name(n).name for n in names], indirect=True,
                              scope="session")
-    elif setup.others and "harness_profile" in metafunc.fixturenames and _neutral(metafunc):
+    elif every_library:
         instants: tuple[Instant | None, ...] = CALENDAR if calendar else (None,)
         combos = [(None, i) for i in instants] + [(p.name, None) for p in setup.others]
         ids = [setup.profile.name + (f"-{i.label}" if i else "") for i in instants] + [p.name for p in setup.others]
