@@ -77,8 +77,12 @@ def test_expect_sequence_sign_up(new_device, beacons) -> None:
     device = new_device("desktop")
     device.visit("/")
     anon = device.anonymous_id()
+    # each call delivered before the next: a library may send concurrently (RudderStack does), and the
+    # arrival order of calls made back to back is then a race -- this test is about expect_sequence
     device.track("Product Added", {"product_id": "p1"})
+    beacons.expect(event="Product Added")
     device.identify("97980cfea0067", {"email": "peter@initech.example"})
+    beacons.expect(type="identify", userId="97980cfea0067")
     device.track("Signed Up", {"plan": "premium"})
     page, identify, signed_up = beacons.expect_sequence([
         {"type": "page", "anonymousId": anon},
