@@ -289,6 +289,7 @@ class BeaconStore:
             self._graph.commit(tx)
             self._graph_pending = []
             self._wrote()
+            self._changed.notify_all()  # a waiter on the graph (wait_until) sees it current
 
     def _catch_up_quietly(self) -> None:
         """catch_up_graph() on the write path: the beacons are committed whatever happens to the graph, so a
