@@ -1033,22 +1033,37 @@ def _after(record: Record, since: int | str | None) -> bool:
     return str(record.get("receivedAt", "")) >= str(since)
 
 
-def open_readonly(db_path: str) -> BeaconStore:
-    """Open an existing store file for the CLI; a clear error if it is missing or not SQLite."""
+def check_store_file(db_path: str) -> None:
+    """Refuse, in one line, what is not a harness store: missing, a folder, not SQLite, no beacons table.
+
+    Looked at read-only, so pointing the CLI at someone else's SQLite file never adds our tables to it.
+    Raises FileNotFoundError for a missing file and ValueError for the rest.
+    """
     path = Path(db_path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no such database file: {db_path}")
-    with path.open("rb") as fh:
-        if fh.read(16) != b"SQLite format 3\x00":
-            raise ValueError(f"{db_path} is not a SQLite database")
-    try:  # look without writing: opening someone else's SQLite file must not add our tables to it
+    if not path.is_file():
+        raise ValueError(f"{db_path} is not a file (expected a SQLite store such as .harness/beacons.sqlite)")
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        raise ValueError(f"cannot read {db_path}: {exc.strerror or exc}") from None
+    if header != b"SQLite format 3\x00":
+        raise ValueError(f"{db_path} is not a SQLite database")
+    try:
         probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             found = probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'beacons'").fetchone()
         finally:
             probe.close()
     except sqlite3.Error as exc:
-        raise ValueError(f"{db_path} cannot be read as SQLite: {exc}") from None
+        raise ValueError(f"{db_path} is not a readable SQLite database: {exc}") from None
     if not found:
-        raise ValueError(f"{db_path} is not a harness beacon database (it has no 'beacons' table)")
+        raise ValueError(f"{db_path} is a SQLite database but not a harness beacon store (no beacons table)")
+
+
+def open_readonly(db_path: str) -> BeaconStore:
+    """Open an existing store file for the CLI; a clear error (:func:`check_store_file`) if it is not one."""
+    check_store_file(db_path)
     return BeaconStore(db_path, readonly=True)

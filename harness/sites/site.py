@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -341,9 +342,37 @@ def _set_device_cookie(request: web.Request, response: web.StreamResponse) -> No
                         httponly=True, domain=domain)
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates shared by every app in the process.
+
+    Each app has its own jinja2 environment (aiohttp_jinja2 puts the app in its globals), so each would
+    compile every template again; a test session starts dozens of servers. jinja2 still checks each
+    template's source checksum, so an edited template is compiled afresh.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with self._lock:
+            code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._code[bucket.key] = code
+
+
+_COMPILED = _CompiledTemplates()
+
+
 def setup(app: web.Application) -> None:
     """Mount the site and its templates on the app."""
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+                         bytecode_cache=_COMPILED)
     r = app.router
     r.add_get("/", home)
     r.add_get("/products/{pid}", product)

@@ -14,6 +14,7 @@ outside a declared folder, not profile.toml nor the templates.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -164,6 +165,17 @@ class Served:
     params: dict[str, str] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=64)
+def _templates(folder: str, escape: bool) -> jinja2.Environment:
+    """One environment per profile folder, so each snippet template compiles once per process, not per page.
+
+    jinja2 checks a template file's modification time on each load, so an edited profile is still seen.
+    """
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True)
+                              if escape else False)
+
+
 @dataclass(frozen=True)
 class SnippetProfile:
     """A loaded profile: its folder, template, library, files and the storage it declares."""
@@ -199,25 +211,18 @@ class SnippetProfile:
     def mode(self, name: str | None) -> DeliveryMode | None:
         return next((m for m in self.delivery if m.name == (name or self.default_delivery)), None)
 
-    def _env(self) -> jinja2.Environment:
-        assert self.folder is not None
-        return jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self.folder)),
-            autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-            undefined=jinja2.StrictUndefined,
-        )
-
     def render(self, **context: Any) -> str:
         """The HTML fragment for a page's <head>; empty for the ``none`` profile."""
         if not self.enabled or self.folder is None:
             return ""
-        return self._env().get_template(self.template or "").render(**{**OPTIONAL_VARS, **context})
+        return _templates(str(self.folder), True).get_template(self.template or "").render(
+            **{**OPTIONAL_VARS, **context})
 
     def render_route(self, route: Route, **context: Any) -> str:
         """A declared document (no HTML escaping: it is JSON or the like, and its values come from the harness)."""
-        env = self._env()
-        env.autoescape = False
-        return env.get_template(route.template).render(**{**OPTIONAL_VARS, **context})
+        assert self.folder is not None
+        return _templates(str(self.folder), False).get_template(route.template).render(
+            **{**OPTIONAL_VARS, **context})
 
     # ---- what the profile serves -----------------------------------------------------------
     def serve(self, tail: str) -> Served | None:

@@ -404,42 +404,12 @@ def _seq(record: Record) -> int:
         return 0
 
 
-def check_store_file(path: str) -> None:
-    """Refuse, in one line, what is not a harness store: missing, a folder, not SQLite, no beacons table.
-
-    Checked read-only first so pointing the CLI at some other SQLite file never writes to it.
-    """
-    file = Path(path)
-    if not file.exists():
-        raise HarnessError(f"no such database file: {path}")
-    if not file.is_file():
-        raise HarnessError(f"{path} is not a file (expected a SQLite store such as .harness/beacons.sqlite)")
-    try:
-        with file.open("rb") as fh:
-            header = fh.read(16)
-    except OSError as exc:
-        raise HarnessError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if header != b"SQLite format 3\x00":
-        raise HarnessError(f"{path} is not a SQLite database")
-    try:
-        db = sqlite3.connect(f"file:{quote(str(file.resolve()))}?mode=ro", uri=True)
-        try:
-            row = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='beacons'").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise HarnessError(f"{path} is not a readable SQLite database: {exc}") from None
-    if row is None:
-        raise HarnessError(f"{path} is a SQLite database but not a harness beacon store (no beacons table)")
-
-
 class DbSource:
     """A store file written by ``harness serve --db`` or the pytest plugin, read directly."""
 
     def __init__(self, path: str, plan: dict[str, Any] | None = None) -> None:
         from harness.collecting.store import open_readonly
 
-        check_store_file(path)
         try:
             self.store = open_readonly(path)
         except (FileNotFoundError, ValueError) as exc:

@@ -235,7 +235,7 @@ def test_open_readonly_explains_bad_files(tmp_path: Path) -> None:
     con.execute("CREATE TABLE t (x)")
     con.commit()
     con.close()
-    with pytest.raises(ValueError, match="not a harness beacon database"):
+    with pytest.raises(ValueError, match="not a harness beacon store"):
         open_readonly(str(other))
     tables = sqlite3.connect(other).execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == [("t",)], "someone else's file is left untouched"
