@@ -261,3 +261,23 @@ def test_rudderstack_files_are_served_as_javascript() -> None:
             assert status == 200 and headers["Content-Type"].startswith("text/javascript"), (path, headers)
         status, text, headers = get(server, "/snippet-assets/sourceConfig/?p=npm&v=3.34.1&writeKey=harness-dev-key")
         assert status == 200 and json.loads(text)["source"]["writeKey"] == "harness-dev-key"
+
+
+def test_an_edited_snippet_or_route_template_is_served_as_edited(tmp_path: Path) -> None:
+    """Templates compile once per process (not per page), yet a profile edited while serving is seen at once."""
+    root = write(tmp_path, {"profile.toml": PROFILE_TOML, "snippet.html.j2": "<script>window.v = 'one';</script>",
+                            "settings.json.j2": '{"v": 1}', "config.json.j2": "{}", "dist/lib.js": "",
+                            "dist/chunks/a.js": ""})
+    server = HarnessServer(snippet=str(root)).start()
+    try:
+        assert "window.v = 'one'" in get(server, "/")[1]
+        assert json.loads(get(server, "/snippet-assets/v1/projects/k/settings")[1]) == {"v": 1}
+        later = time.time() + 5  # a later modification time, whatever the file system's resolution
+        for name, text in (("snippet.html.j2", "<script>window.v = 'two';</script>"), ("settings.json.j2", '{"v": 2}')):
+            (root / name).write_text(text)
+            os.utime(root / name, (later, later))
+        page = get(server, "/")[1]
+        assert "window.v = 'two'" in page and "window.v = 'one'" not in page
+        assert json.loads(get(server, "/snippet-assets/v1/projects/k/settings")[1]) == {"v": 2}
+    finally:
+        server.stop()
