@@ -37,7 +37,14 @@ def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> Non
     """C9 through the site: log in (identify), log out (the site calls reset), come back anonymous."""
     user_id = desktop.log_in()  # the site map's userId, or whatever the site identifies the person with
     login = beacons.one(type="identify", **({"userId": user_id} if user_id else {}))
+    before = beacons.mark()
     desktop.log_out()
+    logout = desktop.site.require("logout")
+    # a person reads the logged-out page before coming back: its page call (queued before its reset() while
+    # the library loads) arrives, so reset() has run too; leaving at once races the library (analytics-next
+    # replays queued calls a task after it is ready)
+    landed = logout.after or logout.url
+    beacons.wait_for(type="page", since=before, **({"context__page__path": path_of(landed)} if landed else {}))
     desktop.land()
     home = beacons.wait_for(type="page", context__page__path=path_of(desktop.site.landing))[-1]
     assert home["userId"] in (None, ""), f"the next visit still carries userId {home['userId']!r}"
