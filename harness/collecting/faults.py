@@ -95,34 +95,29 @@ class Faults:
             action = FaultAction(delay_ms=self.delay_ms if self.delay_count != 0 else 0)
             if self.delay_ms and self.delay_count:
                 self.delay_count -= 1
-            if self.drop_count is None or self.drop_count > 0:
-                action.drop = True
-                if self.drop_count:
-                    self.drop_count -= 1
-            elif self.status is not None and (self.status_count is None or self.status_count > 0):
-                action.status = self.status
-                if self.status_count:
-                    self.status_count -= 1
-            if action.drop or action.status or action.delay_ms:
-                self.applied += 1
-            return action
+            return self._drop_or_status(action, "")
 
     def take_script(self) -> FaultAction:
         """Consume one library-file request's worth of faults (scripts, assets, settings documents)."""
         with self._lock:
-            action = FaultAction(delay_ms=self.script_delay_ms)
-            if self.script_drop_count is None or self.script_drop_count > 0:
-                action.drop = True
-                if self.script_drop_count:
-                    self.script_drop_count -= 1
-            elif self.script_status is not None and (self.script_status_count is None
-                                                     or self.script_status_count > 0):
-                action.status = self.script_status
-                if self.script_status_count:
-                    self.script_status_count -= 1
-            if action.drop or action.status or action.delay_ms:
-                self.applied += 1
-            return action
+            return self._drop_or_status(FaultAction(delay_ms=self.script_delay_ms), "script_")
+
+    def _drop_or_status(self, action: FaultAction, prefix: str) -> FaultAction:
+        """Under the lock: a drop, else a status, from the collector's (``""``) or the library files' (``"script_"``)
+        settings, each counted down when limited; the action counts as applied if it does anything."""
+        drops = getattr(self, f"{prefix}drop_count")
+        statuses = getattr(self, f"{prefix}status_count")
+        if drops is None or drops > 0:
+            action.drop = True
+            if drops:
+                setattr(self, f"{prefix}drop_count", drops - 1)
+        elif getattr(self, f"{prefix}status") is not None and (statuses is None or statuses > 0):
+            action.status = getattr(self, f"{prefix}status")
+            if statuses:
+                setattr(self, f"{prefix}status_count", statuses - 1)
+        if action.drop or action.status or action.delay_ms:
+            self.applied += 1
+        return action
 
     def to_dict(self) -> dict[str, Any]:
         with self._lock:

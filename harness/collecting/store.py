@@ -253,14 +253,9 @@ class BeaconStore:
                                     (done, chunk)).fetchall()
             if not rows:
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 tx = graph.apply(self._db, [(seq, graph.slim(self._decode(seq, body))) for seq, body in rows],
                                  self._graph)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._graph.commit(tx)
             done = rows[-1][0]
 
@@ -279,13 +274,8 @@ class BeaconStore:
             if not self._graph_pending or self.readonly:
                 return
             pending = self._graph_pending
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 tx = graph.apply(self._db, pending, self._graph)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()  # the cache learns only from committed transactions: nothing to undo
-                raise
             self._graph.commit(tx)
             self._graph_pending = []
             self._wrote()
@@ -340,6 +330,20 @@ class BeaconStore:
             with contextlib.suppress(sqlite3.Error):  # the original error is the one worth raising
                 self._db.execute("ROLLBACK")
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction on the writer's connection: committed if the block ends, rolled back if it raises.
+
+        What the caller does after the ``with`` (in-memory caches, counters) happens only once committed.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
     def add(self, records: Iterable[Record], received: int | None = None,
             bodies: list[str] | None = None) -> tuple[list[Record], int]:
         """Store new beacons (one transaction); return (stored records, duplicates seen).
@@ -359,8 +363,7 @@ class BeaconStore:
         rows: list[tuple[int, Any, str]] = []
         repeated: list[Any] = []
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 # seqs are given here, in order, under the write lock: AUTOINCREMENT still keeps
                 # sqlite_sequence at the largest seq ever used, so none is reused, even after a restart
                 seq = self._db.execute(LAST_SEQ).fetchone()[0]
@@ -392,10 +395,6 @@ class BeaconStore:
                 deltas = {"received": sum(received) if received is not None else len(ids),
                           "duplicates": len(ids) - len(rows)}
                 self._count(deltas)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._counted(deltas)
             self._bad_kept(bad_kept)
             self._wrote()
@@ -491,14 +490,9 @@ class BeaconStore:
         deltas = {"received": received, "bad": rejected,
                   "unauthorized": sum(1 for e in entries if e.get("status") == 401)}
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 kept = self._insert_bad(entries)
                 self._count(deltas)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._bad_kept(kept)
             self._counted(deltas)
             self._wrote()
@@ -539,27 +533,17 @@ class BeaconStore:
         """At open: a store written before the caps (or with bigger ones) is cut down to them."""
         if len(self._bad_rows) <= self.bad_limit and self._bad_kept_bytes <= self.bad_bytes:
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._insert_bad([])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
         self._bad_kept([])
 
     def clear(self) -> None:
         """Forget everything (tests start empty; DELETE /api/beacons)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for table in ("beacons", "bad", "counters"):
                     self._db.execute(f"DELETE FROM {table}")
                 graph.clear(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._graph.clear()
             self._graph_pending.clear()
             self._generation += 1
