@@ -28,13 +28,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pytest
 
 from harness.identity.claims import CLAIMS
 from harness.tools.cli import HarnessError
+
+if TYPE_CHECKING:
+    from harness.sites.snippet import SnippetProfile
 
 HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED = "holds", "differs", "n/a", "FAILS", "untested"
 BROWSER_FIXTURES = frozenset({"new_device", "desktop", "phone", "harness_server"})
@@ -286,26 +289,27 @@ def stale_cells(doc: Path, column: Column) -> list[str]:
 DEFAULT_TESTS = ("tests/e2e", "tests/repro")
 
 
-def run_profiles(profiles: Sequence[str], tests: Iterable[str], workers: str, root: Path,
+def run_profiles(profiles: Sequence[SnippetProfile], tests: Iterable[str], workers: str, root: Path,
                  extra: Sequence[str] = ()) -> tuple[list[Column], int]:
     """Run the suite once for every profile in one pytest session (``--snippet A,B,C``: the workers' browsers
     are shared); each profile's records, in order, and pytest's exit code.
 
-    ``profiles`` are profile names (as loaded); every test given runs with each of them, whatever the project's
-    harness_library_neutral says.
+    Every test given runs with each profile, whatever the project's harness_library_neutral says.
     """
+    names = [p.name for p in profiles]
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         out = Path(tmp) / "column.json"
-        cmd = [sys.executable, "-m", "pytest", *tests, "--snippet", ",".join(profiles), "--conformance-out",
+        cmd = [sys.executable, "-m", "pytest", *tests, "--snippet", ",".join(_spec(p) for p in profiles),
+               "--conformance-out",
                str(out), "-o", "harness_library_neutral=", "-q", "-p", "no:cacheprovider",
                *(["-n", workers] if workers != "0" else []), *extra]
         done = subprocess.run(cmd, cwd=root, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        files = [out] if len(profiles) == 1 else [out.with_name(f"column.{name}.json") for name in profiles]
+        files = [out] if len(names) == 1 else [out.with_name(f"column.{name}.json") for name in names]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             tail = "\n".join(done.stdout.splitlines()[-5:])
-            raise RuntimeError(f"the suite for {', '.join(profiles)} wrote no records ({', '.join(missing)}; "
+            raise RuntimeError(f"the suite for {', '.join(names)} wrote no records ({', '.join(missing)}; "
                                f"exit {done.returncode}): {tail}")
         return [Column.from_dict(json.loads(f.read_text())) for f in files], done.returncode
 
@@ -320,16 +324,29 @@ def measure_loss(profile: str, trials: int, root: Path) -> dict[str, Any] | None
         return None
 
 
-def _library(column: Column, root: Path) -> str:
+def _spec(profile: SnippetProfile) -> str:
+    """How a subprocess started in the project root finds the profile: a bundled one by name, any other by folder."""
+    from harness.sites.snippet import SNIPPETS_DIR
+
+    folder = profile.folder
+    bundled = folder is None or folder.resolve() == (SNIPPETS_DIR / profile.name).resolve()
+    return profile.name if bundled else str(folder.resolve())
+
+
+def _library(profile: SnippetProfile) -> str:
     """What the profile runs, for the matrix header: its declared package, else its description."""
+    version = profile.library_version
+    return f"{profile.library} {version}".strip() if version else profile.description
+
+
+def _saved_library(column: Column) -> str:
+    """:func:`_library` for a column read back from --json: its profile by name, if it is still there."""
     from harness.sites.snippet import ProfileError, load_profile
 
     try:
-        profile = load_profile(column.profile)
+        return _library(load_profile(column.profile))
     except ProfileError:
         return ""
-    version = getattr(profile, "library_version", "")
-    return f"{profile.library} {version}".strip() if version else profile.description
 
 
 @click.command("conformance")
@@ -354,30 +371,30 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
     if from_json:
         saved = [Column.from_dict(c) for c in json.loads(Path(from_json).read_text())]
         for column in saved:
-            column.library = _library(column, ROOT)
+            column.library = _saved_library(column)
         text = render(saved, "harness conformance --snippet " + ",".join(c.profile for c in saved))
         _write(text, out)
         return
 
     names = [s.strip() for s in snippets.split(",") if s.strip()]
-    loaded: list[str] = []
+    loaded: list[SnippetProfile] = []
     for name in names:
         try:
-            loaded.append(load_profile(name).name)
+            loaded.append(load_profile(name))
         except ProfileError as exc:
             raise HarnessError(str(exc)) from None
-    click.echo(f"conformance: running the suite for {', '.join(loaded)} (one session) ...", err=True)
+    click.echo(f"conformance: running the suite for {', '.join(p.name for p in loaded)} (one session) ...", err=True)
     try:
         columns, code = run_profiles(loaded, tests.split(","), workers, ROOT)
     except RuntimeError as exc:
         raise HarnessError(str(exc)) from None
     broken = False
-    for name, column in zip(names, columns, strict=True):
-        column.library = _library(column, ROOT)
+    for profile, column in zip(loaded, columns, strict=True):
+        column.library = _library(profile)
         if loss_trials:
-            click.echo(f"conformance: measuring sign-up loss for {name} ({loss_trials} trials per cell) ...",
-                       err=True)
-            column.loss = measure_loss(name, loss_trials, ROOT)
+            click.echo(f"conformance: measuring sign-up loss for {profile.name} ({loss_trials} trials per cell) "
+                       "...", err=True)
+            column.loss = measure_loss(_spec(profile), loss_trials, ROOT)
         statuses = [column.cell(cid).status for cid in CLAIMS]
         broken = broken or FAILS in statuses
         click.echo(f"conformance: {column.profile}: " + ", ".join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,22 @@ def test_the_command_runs_every_library_in_one_session(tmp_path: Path) -> None:
     assert "running the suite for intilery, broken-reset (one session)" in done.stderr
     matrix = read_matrix(doc)
     assert matrix["intilery"]["C9"] == HOLDS and matrix["broken-reset"]["C9"] == FAILS, matrix
+
+
+def test_a_profile_given_as_a_folder_runs_from_anywhere(tmp_path: Path) -> None:
+    """``--snippet ./my-profile`` (the option says "names or folders"): the suite and the loss run find the
+    folder, though they start in the project root, and the column carries the profile's own name."""
+    mine = tmp_path / "my-profile"
+    shutil.copytree(ROOT / "fixtures" / "snippets" / "broken-reset", mine)
+    toml = mine / "profile.toml"
+    toml.write_text(toml.read_text().replace('name = "broken-reset"', 'name = "my-reset"', 1))
+    doc = tmp_path / "matrix.md"
+    done = subprocess.run([sys.executable, "-m", "harness", "conformance", "--snippet", "./my-profile",
+                           "--tests", "tests/e2e/test_reset.py", "--loss-trials", "1", "--workers", "0",
+                           "--out", str(doc)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]  # its reset() is broken: C9 FAILS
+    matrix = read_matrix(doc)
+    assert matrix["my-reset"]["C9"] == FAILS, matrix
+    text = doc.read_text()
+    assert "intilery" in text, "the header names the library the folder declares"
+    assert "**my-reset**: not measured" not in text and "**my-reset**, default delivery" in text, "loss measured"
