@@ -32,11 +32,12 @@ from aiohttp import web
 from yarl import URL
 
 from harness import keys
+from harness.collecting.transport import COLLECTOR_PREFIXES
 
 ENV_ALLOWED_HOSTS = "HARNESS_ALLOWED_HOSTS"
 ALWAYS_ALLOWED_SUFFIXES = (".localhost", ".shop.test")
 ALWAYS_ALLOWED = frozenset({"localhost", "shop.test"})
-OPEN_PREFIXES = ("/v1/", "/snippet-assets/")  # the collector and the assets pages embed: any host, any origin
+OPEN_PREFIXES = (*COLLECTOR_PREFIXES, "/snippet-assets/")  # the collector and the assets pages embed: any host
 GUARDED_PREFIXES = ("/api/", "/inspector")  # cross-site rules apply here
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -22,6 +22,7 @@ from aiohttp import web
 from harness import keys, resources
 from harness.collecting.collector import DEVICE_COOKIE, device_id
 from harness.collecting.faults import FaultAction
+from harness.collecting.transport import is_collector_path
 from harness.sites.serverlib import ServerAnalytics
 from harness.sites.snippet import ASSET_PREFIX
 
@@ -326,7 +327,7 @@ async def device_cookie(request: web.Request, handler: Any) -> web.StreamRespons
 
 def add_cookies(request: web.Request, response: web.StreamResponse) -> None:
     """What :func:`device_cookie` adds to a response: the device id if the browser has none, the ?delivery= mode."""
-    wants_device = request.method == "GET" or request.path.startswith("/v1/")
+    wants_device = request.method == "GET" or is_collector_path(request.path)
     if wants_device and not request.path.startswith("/api/") and device_id(request) is None:
         _set_device_cookie(request, response)
     delivery = request.query.get("delivery")

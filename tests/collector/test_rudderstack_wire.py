@@ -129,6 +129,18 @@ def test_beacon_endpoint_takes_the_write_key_from_the_query(keyed_client: Any, c
         ("track", "/beacon/v1/batch", "wk-secret"), ("identify", "/beacon/v1/batch", "wk-secret")]
 
 
+def test_beacon_endpoint_answers_any_host_as_the_collector_does(client: Any) -> None:
+    """The DNS-rebinding guard protects the inspection API, not the collector: a data plane reached under another
+    name (a CNAME, a tunnel) takes RudderStack's beacon batches as it takes /v1/ calls, and sets the device cookie."""
+    port = client.base_url.rsplit(":", 1)[1]
+    elsewhere = {"Host": f"dataplane.example:{port}"}
+    body = json.dumps({"batch": [TRACK], "sentAt": TRACK["sentAt"]})
+    assert client.post("/v1/batch", body, headers=elsewhere).status == 200
+    reply = client.post("/beacon/v1/batch?writeKey=any", body, content_type="text/plain", headers=elsewhere)
+    assert reply.status == 200, reply.body
+    assert "hx_device=" in reply.headers.get("set-cookie", ""), "a beacon batch gets the device cookie as /v1/ does"
+
+
 @pytest.mark.parametrize(("query", "reason"), [("?writeKey=nope", "wrong write key"), ("", "missing write key")])
 def test_beacon_endpoint_401s_a_wrong_or_missing_key(keyed_client: Any, query: str, reason: str) -> None:
     reply = keyed_client.post(f"/beacon/v1/batch{query}", json.dumps({"batch": [TRACK]}), content_type="text/plain")
