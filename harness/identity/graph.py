@@ -341,11 +341,16 @@ class _Tx:
         uid, aid, mtype, prev, original, timestamp, received, device, traits = message
         uid = None if uid is None else uid if uid.__class__ is str and uid else id_value(uid)
         aid = None if aid is None else aid if aid.__class__ is str and aid else id_value(aid)
+        if uid is not None and not uid.isascii():
+            uid = storable(uid)
+        if aid is not None and not aid.isascii():
+            aid = storable(aid)
         ukey = "u:" + uid if uid is not None else None
         akey = "a:" + aid if aid is not None else None
         first = ukey or akey
         other = None  # an alias's previousId: an anonymousId when one was seen before this message, else a userId
         if mtype == "alias" and (prev := id_value(prev)) is not None:
+            prev = storable(prev)
             other = "a:" + prev if self.listed("a:" + prev) else "u:" + prev
         if first is None:
             if other is None:
@@ -447,6 +452,17 @@ class _Tx:
             db.executemany("INSERT OR IGNORE INTO graph_raw_months(node, month) VALUES(?, ?)", raw)
         if self.messages:
             db.executemany("INSERT OR REPLACE INTO graph_messages(seq, node, t) VALUES(?, ?, ?)", self.messages)
+
+
+def storable(text: str) -> str:
+    """An id as SQLite can hold it: JSON lets a string carry a lone surrogate (``"\\udf20"``), which the
+    collector accepts and stores inside the beacon's JSON, but which no UTF-8 column can take. Such an id
+    becomes its escaped spelling; every other id is itself."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def _traits_json(traits: dict[str, list[Any]]) -> str | None:

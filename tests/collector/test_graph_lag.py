@@ -29,3 +29,18 @@ def test_profiles_right_after_a_post_include_it(client: Any) -> None:
     assert client.post("/v1/batch", {"batch": [_track("now-1"), _track("now-2")]}).status == 200
     doc = client.get("/api/profiles").body
     assert {p["id"] for p in doc["profiles"]} >= {"now-1", "now-2"}
+
+
+def test_ids_with_a_lone_surrogate_never_stall_the_graph(server: Any, client: Any) -> None:
+    """JSON lets a string carry a lone surrogate ("\\udf20"); the collector accepts such ids (found by
+    test_properties.py). SQLite cannot hold one as UTF-8 text: the graph stores the escaped spelling, and
+    the messages after it still reach the graph and the profiles."""
+    body = ('{"batch": [{"type": "identify", "userId": "u-\\udf20", "anonymousId": "a-\\ud800", '
+            '"timestamp": "2024-01-01T00:00:00Z"}, {"type": "alias", "userId": "u-2", "previousId": "p-\\udfff", '
+            '"timestamp": "2024-01-01T00:00:01Z"}]}')
+    assert client.post("/v1/batch", body).status == 200
+    assert client.post("/v1/track", _track("after-the-surrogates")).status == 200
+    caught_up = server.store.wait_until(lambda: server.store.graph_backlog() == 0, 5 + GRAPH_LAG_SECONDS)
+    assert caught_up, "the graph stalled on an id it could not store"
+    ids = {p["id"] for p in client.get("/api/profiles").body["profiles"]}
+    assert {"after-the-surrogates", "u-\\udf20", "u-2"} <= ids, ids
