@@ -424,12 +424,27 @@ class DbSource:
         return self.store.stats()
 
     def reset(self) -> dict[str, Any]:
-        """Empty the file (beacons, rejected submissions, counters); returns the stats from just before."""
-        before = self.store.stats()
+        """Empty the file (beacons, rejected submissions, counters); returns the stats from just before.
+
+        Cleared as its writer, so a server that has the file open keeps it: behind that server's back its
+        memory window, counters and identity graph would no longer match the file.
+        """
+        from harness.collecting.store import BeaconStore, StoreInUse
+
         try:
-            self.store.clear()
+            writer = BeaconStore(self.path)
+        except StoreInUse:
+            raise HarnessError(f"{self.path} is open in a running harness server: clear it there with "
+                               "`harness reset --server URL`") from None
         except sqlite3.Error as exc:
             raise HarnessError(f"cannot clear {self.path}: {one_line(exc)}") from None
+        try:
+            before = writer.stats()
+            writer.clear()
+        except sqlite3.Error as exc:
+            raise HarnessError(f"cannot clear {self.path}: {one_line(exc)}") from None
+        finally:
+            writer.close()
         return before
 
     def beacons(self, filters: dict[str, str], limit: int | None) -> tuple[list[Record], int]:

@@ -48,6 +48,19 @@ def test_reset_clears_a_store_file(tmp_path, cli) -> None:
         again.close()
 
 
+def test_reset_leaves_a_store_file_a_running_server_has_open(tmp_path, cli) -> None:
+    """Clearing the file behind the server's back would leave its window, counters and graph wrong: refused."""
+    from harness.server import HarnessServer
+
+    path = tmp_path / "served.sqlite"
+    with HarnessServer(db=str(path)) as server:
+        server.store.add([{"type": "track", "event": "E", "anonymousId": "a", "messageId": "m1"}])
+        result = cli("reset", "--db", str(path))
+        assert result.code != 0
+        assert "harness reset --server" in one_line(result)
+        assert len(server.store.all()) == 1 and server.store.stats()["stored"] == 1
+
+
 def test_reset_explains_an_unreachable_server_and_a_missing_file(cli, tmp_path) -> None:
     port = closed_port()
     assert "is `harness serve` running?" in one_line(cli("reset", "--server", f"http://127.0.0.1:{port}"))
