@@ -22,13 +22,13 @@ from types import ModuleType
 
 __version__ = "0.2.0"
 
-_MOVED = {
-    **dict.fromkeys(["collector", "beacon", "transport", "faults", "store", "stream"], "collecting"),
-    **dict.fromkeys(["site", "snippet", "storage", "sitemap", "intercept", "serverlib"], "sites"),
-    **dict.fromkeys(["profile", "graph", "lint", "plan", "claims"], "identity"),
+_MOVED = {  # every module of the 0.1 flat layout that moved, and its folder now
+    **dict.fromkeys(["collector", "beacon", "faults", "store", "stream"], "collecting"),
+    **dict.fromkeys(["site", "snippet", "serverlib"], "sites"),
+    **dict.fromkeys(["profile", "graph", "lint", "plan"], "identity"),
     **dict.fromkeys(["api", "inspector", "guard"], "inspection"),
     **dict.fromkeys(["pytest_plugin", "capture", "device", "matchers", "snapshot"], "testing"),
-    **dict.fromkeys(["cli", "views", "demo", "repro", "repro_site", "browse", "conformance", "usage"], "tools"),
+    **dict.fromkeys(["cli", "views", "demo", "repro"], "tools"),
 }
 
 
