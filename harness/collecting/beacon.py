@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from harness import timebase
+from harness.collecting.store import has_long_number
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -37,7 +38,6 @@ TYPES: dict[str, str] = {
 }
 BATCH_PATHS = frozenset({"batch", "b"})
 KNOWN_TYPES = frozenset(TYPES.values())
-TRANSPORTS = frozenset({"beacon", "fetch-keepalive", "fetch", "fetchlater", "xhr", "browser", "server", "other"})
 ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
 OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 NOT_SHARED = frozenset({"writeKey", "batch", "messageId", "type"})  # per message only, never copied from a batch
@@ -147,9 +147,6 @@ def _may_be_too_deep(raw: bytes) -> bool:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
 
 
-# orjson reads integers past 64 bits as floats, json keeps them int: a run of 19 digits anywhere goes to json
-_DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))  # translate() runs at C speed
-_LONG_NUMBER = b"0" * 19
 
 
 def parse_json(raw: bytes) -> Any:
@@ -160,7 +157,7 @@ def parse_json(raw: bytes) -> Any:
     reason stay exactly the standard library's. Where both accept they give equal values
     (tests/collector/test_json_paths.py).
     """
-    if raw[:3] != b"\xef\xbb\xbf" and _LONG_NUMBER not in raw.translate(_DIGITS_AS_ZERO):
+    if raw[:3] != b"\xef\xbb\xbf" and not has_long_number(raw):
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:

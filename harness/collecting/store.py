@@ -949,9 +949,14 @@ def from_json(text: str) -> Any:
     return _READER.decode(text)
 
 
-# orjson reads integers past 64 bits as floats, json keeps them int: a run of 19 digits anywhere goes to json
-_DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
+_DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))  # translate() runs at C speed
 _LONG_NUMBER = b"0" * 19
+
+
+def has_long_number(data: bytes) -> bool:
+    """A run of 19 digits anywhere: maybe an integer past 64 bits, which orjson reads as a float and json keeps
+    an int, so such a document goes to json (the collector's parse and the store's read both ask this)."""
+    return _LONG_NUMBER in data.translate(_DIGITS_AS_ZERO)
 
 
 def from_json_fast(text: str) -> Any:
@@ -961,7 +966,7 @@ def from_json_fast(text: str) -> Any:
     and those go to from_json; a 19-digit run (a maybe-64-bit+ integer that orjson would make a float)
     goes there without trying. Stored text is ASCII (:func:`to_json` escapes the rest).
     """
-    if text.isascii() and _LONG_NUMBER not in text.encode("ascii").translate(_DIGITS_AS_ZERO):
+    if text.isascii() and not has_long_number(text.encode("ascii")):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
