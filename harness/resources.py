@@ -22,7 +22,6 @@ def _find(bundled: str, checkout: str) -> Path:
 
 STATIC_DIR = _find("static", "static")  # intilery.js, the inspector's script and styles, site.css
 SNIPPETS_DIR = _find("snippets", "fixtures/snippets")  # the bundled snippet profiles
-PLANS_DIR = _find("plans", "fixtures/plans")  # example tracking plans (shop.yaml)
 SITEMAPS_DIR = _find("sitemaps", "fixtures/sitemaps")  # the sample shop's site map
 NPM_MODULES = _find("npm", "profiles-npm/node_modules")  # real libraries from the npm registry (make setup)
 

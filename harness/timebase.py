@@ -16,7 +16,6 @@ Durations (latencies, timeouts) use monotonic or real time and are unaffected by
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -72,11 +71,3 @@ def now_iso() -> str:
     return iso(now())
 
 
-def pin_from_env() -> datetime | None:
-    """Pin to ``$HARNESS_START_TIME`` when it is set (``harness serve`` and the pytest plugin call this)."""
-    text = os.environ.get(START_ENV, "").strip()
-    if not text:
-        return None
-    start = parse_instant(text)
-    pin(start)
-    return start

@@ -78,7 +78,6 @@ def messages_per_profile(limit: int | None, messages: int) -> int:
     return max(0, min(messages, MESSAGES_PER_ANSWER // limit))
 
 
-TIME_KEYS = ("originalTimestamp", "timestamp", "receivedAt")  # profile.event_time's order
 _UNKNOWN = object()
 
 

@@ -26,13 +26,11 @@ from harness.collecting.transport import is_collector_path
 from harness.sites.serverlib import ServerAnalytics
 from harness.sites.snippet import ASSET_PREFIX
 
-ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = resources.STATIC_DIR  # the checkout's static/, or the wheel's copy
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 LIBRARY_FILE = "intilery.js"
 SESSION_COOKIE = "hx_session"
 DELIVERY_COOKIE = "hx_delivery"
-DELIVERY_MODES = ("persist", "xhr", "batch", "beacon", "keepalive", "fetchlater")  # the intilery profile's
 FLOWS = ("js-redirect", "form-post", "welcome-page", "server-side")
 TWENTY_YEARS = 20 * 365 * 24 * 3600
 

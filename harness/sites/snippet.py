@@ -243,11 +243,6 @@ class SnippetProfile:
                 return Served(file=found)
         return None
 
-    def asset(self, name: str) -> Path | None:
-        """A file this profile serves at ``ASSET_PREFIX + name``, or None (kept for older callers)."""
-        served = self.serve(name)
-        return served.file if served else None
-
     # ---- what the profile stores --------------------------------------------------------------
     def encoding(self, key_or_name: str, place: str) -> str:
         """The declared encoding of a profile key (or storage name) in ``cookie`` or ``local`` storage."""

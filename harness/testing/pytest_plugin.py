@@ -298,14 +298,6 @@ def _setup(config: pytest.Config) -> _Setup:
     return config.stash[_SETUP]
 
 
-def selected_profile(config: pytest.Config) -> SnippetProfile:
-    """The (first) --snippet profile, loaded and checked once per session (a bad one is one usage error).
-
-    With several --snippet profiles a test's own is the ``harness_profile`` fixture (:func:`item_profile`).
-    """
-    return _setup(config).profile
-
-
 def session_profiles(config: pytest.Config) -> list[SnippetProfile]:
     """Every --snippet profile of the session, the first first."""
     setup = _setup(config)

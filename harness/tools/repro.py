@@ -96,7 +96,6 @@ def ready_js(profile: SnippetProfile) -> str:
             .replace("__READY__", profile.api.js("ready", "callback")))
 
 
-READY_JS = ready_js(SnippetProfile(name="analytics.js", folder=None, template=None))  # window.analytics.ready
 
 
 SUBMITTED_JS = "() => JSON.parse(sessionStorage.getItem('hx_repro_submit') || 'null')"
@@ -207,7 +206,7 @@ def modes_of(profile: SnippetProfile) -> list[str]:
     return names or [DEFAULT_MODE]
 
 
-def explain(cell: Cell, profile: SnippetProfile) -> str:
+def explain(cell: Cell) -> str:
     """Why this cell came out as it did: what the flow does and what was measured (the profile's own
     description of the delivery mode is printed once per mode, see :func:`render_reasons`)."""
     counted = cell.trials - cell.errors
@@ -555,7 +554,7 @@ async def _run_group(browser: Any, server: Any, watch: _Watch, specs: list[CellS
         cell.duplicated = sum(watch.duplicates_of(trial.user_id) for trial in own)
         _tally(cell, own, server.store)
         cell.seconds = round(max(spans[index]) - min(spans[index]), 2)
-        cell.why = explain(cell, profile)
+        cell.why = explain(cell)
         cells.append(cell)
     return cells
 

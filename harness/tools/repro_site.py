@@ -77,7 +77,7 @@ class _DeviceWatch:
             self.done[device].set()
 
 
-async def run_site_trial(browser: Any, harness_url: str, site: SiteMap, interceptor: Interceptor,
+async def run_site_trial(browser: Any, site: SiteMap, interceptor: Interceptor,
                          watch: _DeviceWatch, submit: str, latency_ms: int, settle_ms: int,
                          library: SnippetProfile) -> Trial:
     """One person signs up on the site; delivered when identify and the sign-up event arrived in time."""
@@ -211,7 +211,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
                         async def one(submit: str = submit, latency: int = latency) -> Trial:
                             nonlocal done
                             async with gate:
-                                trial = await run_site_trial(browser, server.base_url, site, interceptor, watch,
+                                trial = await run_site_trial(browser, site, interceptor, watch,
                                                              submit, latency, settle, library)
                             done += 1
                             if progress:
@@ -220,7 +220,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
 
                         began = time.monotonic()
                         results = await asyncio.gather(*(one() for _ in range(trials)))
-                        cells.append(_cell(results, watch, submit, latency, settle, site, library,
+                        cells.append(_cell(results, watch, submit, latency, settle, site,
                                            time.monotonic() - began))
             finally:
                 await browser.close()
@@ -231,7 +231,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
 
 
 def _cell(trials: list[Trial], watch: _DeviceWatch, submit: str, latency: int, settle: int, site: SiteMap,
-          library: SnippetProfile, seconds: float) -> Cell:
+          seconds: float) -> Cell:
     cell = Cell("as shipped", FLOW, submit, latency, settle, trials=len(trials))
     for trial in trials:
         if trial.error:
