@@ -706,8 +706,9 @@ def repro() -> None:
 @repro.command("signup-loss")
 @click.option("--trials", default=DEFAULT_TRIALS, show_default=True, type=click.IntRange(1, 10_000),
               help="sign-ups per cell, each a new browser context with its own userId")
-@click.option("--snippet", default="intilery", show_default=True, envvar="HARNESS_SNIPPET",
-              help="snippet profile name or folder: which library signs people up")
+@click.option("--snippet", default=None, envvar="HARNESS_SNIPPET",
+              help="snippet profile name or folder: which library signs people up (default: intilery on the shop; "
+                   "with --site-url the site map's [site] library, else analytics-next, as the pytest plugin does)")
 @click.option("--modes", default="all", show_default=True,
               help="comma-separated delivery modes the profile declares (intilery: persist, xhr, batch, beacon, "
                    "keepalive, fetchlater; analytics-next: standard, keepalive, batching; rudderstack: xhr, beacon, "
@@ -727,7 +728,7 @@ def repro() -> None:
               help="the site's TOML site map (its [signup] form); needed with --site-url")
 @click.option("--capture-host", "capture_hosts", multiple=True, help="with --site-url: also capture this host")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str, submit: str,
+def signup_loss(trials: int, snippet: str | None, modes: str, flows: str, latency: str, submit: str,
                 parallel: int | None, headed: bool, site_url: str | None, site_map: str | None,
                 capture_hosts: tuple[str, ...], fmt: str) -> None:
     """Real-browser sign-ups per delivery mode and flow: delivered / lost / duplicated per cell."""
@@ -743,7 +744,7 @@ def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str,
         return
 
     try:
-        profile = load_profile(snippet)
+        profile = load_profile(snippet or "intilery")
     except ProfileError as exc:
         raise click.BadParameter(str(exc), param_hint="--snippet") from None
     try:
@@ -771,7 +772,7 @@ def signup_loss(trials: int, snippet: str, modes: str, flows: str, latency: str,
     print_report(report, fmt)
 
 
-def _site_signup_loss(trials: int, snippet: str, latency: str, submit: str, parallel: int | None, headed: bool,
+def _site_signup_loss(trials: int, snippet: str | None, latency: str, submit: str, parallel: int | None, headed: bool,
                       site_url: str | None, site_map: str | None, capture_hosts: Sequence[str], fmt: str) -> None:
     """``--site-url``: the experiment on the user's own site (harness.tools.repro_site)."""
     from rich.console import Console
@@ -793,7 +794,7 @@ def _site_signup_loss(trials: int, snippet: str, latency: str, submit: str, para
         raise click.BadParameter(f"{site_map}: needs a [site] url (or --site-url) and a [signup] section",
                                  param_hint="--site-map")
     try:
-        library = load_profile(site.library or ("analytics-next" if snippet == "intilery" else snippet))
+        library = load_profile(snippet or site.library or "analytics-next")
         submits = parse_list(submit, SUBMITS, "submit moment")
         latencies = parse_latencies(latency)
     except ProfileError as exc:

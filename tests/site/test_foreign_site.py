@@ -112,6 +112,19 @@ def test_repro_finds_the_redirect_loss_on_the_site(acme: ForeignSite) -> None:
     assert report["settings"]["interception"]["blocked"], "the site's other vendors were blocked, not contacted"
 
 
+def test_repro_on_a_site_uses_the_given_snippet_before_the_site_maps_library() -> None:
+    """As the pytest plugin does: --snippet first (here over the map's library = "rudderstack"), then the site
+    map's [site] library, then analytics-next."""
+    from click.testing import CliRunner
+
+    from harness.tools.repro import repro
+
+    result = CliRunner().invoke(repro, ["signup-loss", "--site-url", "http://127.0.0.1:9", "--site-map",
+                                        str(SITE_MAP.with_name("sitemap-rudderstack.toml")), "--snippet",
+                                        "no-such-library"])
+    assert result.exit_code == 2 and "no-such-library" in result.output, result.output
+
+
 def test_browse_runs_steps_on_the_site_and_the_beacons_reach_a_running_harness(acme: ForeignSite, harness_server,
                                                                               beacons, tmp_path: Path) -> None:
     script = tmp_path / "steps.txt"
