@@ -87,19 +87,38 @@ def test_the_command_runs_every_library_in_one_session(tmp_path: Path) -> None:
 
 
 def test_a_profile_given_as_a_folder_runs_from_anywhere(tmp_path: Path) -> None:
-    """``--snippet ./my-profile`` (the option says "names or folders"): the suite and the loss run find the
-    folder, though they start in the project root, and the column carries the profile's own name."""
-    mine = tmp_path / "my-profile"
-    shutil.copytree(ROOT / "fixtures" / "snippets" / "broken-reset", mine)
-    toml = mine / "profile.toml"
-    toml.write_text(toml.read_text().replace('name = "broken-reset"', 'name = "my-reset"', 1))
+    """``--snippet ./my-profile`` (the option says "names or folders"): the suite, started in the project root,
+    finds the folder, and the column carries the profile's own name."""
+    mine = _my_profile(tmp_path)
     doc = tmp_path / "matrix.md"
-    done = subprocess.run([sys.executable, "-m", "harness", "conformance", "--snippet", "./my-profile",
-                           "--tests", "tests/e2e/test_reset.py", "--loss-trials", "1", "--workers", "0",
+    done = subprocess.run([sys.executable, "-m", "harness", "conformance", "--snippet", f"./{mine.name}",
+                           "--tests", "tests/e2e/test_reset.py", "--loss-trials", "0", "--workers", "0",
                            "--out", str(doc)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr[-2000:]  # its reset() is broken: C9 FAILS
     matrix = read_matrix(doc)
     assert matrix["my-reset"]["C9"] == FAILS, matrix
-    text = doc.read_text()
-    assert "intilery" in text, "the header names the library the folder declares"
-    assert "**my-reset**: not measured" not in text and "**my-reset**, default delivery" in text, "loss measured"
+    assert "intilery" in doc.read_text(), "the header names the library the folder declares"
+
+
+def test_the_loss_run_gets_a_spec_that_works_from_the_project_root(tmp_path: Path, monkeypatch) -> None:
+    """What the suite and ``harness repro`` (both started in the project root) are given: a bundled profile by
+    name, any other by its absolute folder."""
+    from harness.sites.snippet import load_profile
+    from harness.tools.conformance import _spec
+
+    mine = _my_profile(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(load_profile(f"./{mine.name}"))
+    assert spec == str(mine.resolve())
+    monkeypatch.chdir(ROOT)
+    assert load_profile(spec).name == "my-reset"
+    assert _spec(load_profile("intilery")) == "intilery"
+
+
+def _my_profile(tmp_path: Path) -> Path:
+    """A copy of the bundled broken-reset profile under another name, outside the project."""
+    mine = tmp_path / "my-profile"
+    shutil.copytree(ROOT / "fixtures" / "snippets" / "broken-reset", mine)
+    toml = mine / "profile.toml"
+    toml.write_text(toml.read_text().replace('name = "broken-reset"', 'name = "my-reset"', 1))
+    return mine
