@@ -94,8 +94,9 @@ def fitted_table(title: str, columns: list[Column], width: int | None, **options
     """
     kept = list(columns)
     dropped: list[Column] = []
+    need = {id(c): c.need() for c in columns}  # each measures every cell: once per column, not once per pass
     if width is not None:
-        while sum(c.need() for c in kept) + GAP * (len(kept) - 1) + EDGES > width:
+        while sum(need[id(c)] for c in kept) + GAP * (len(kept) - 1) + EDGES > width:
             droppable = [c for c in kept if c.priority > 0]
             if not droppable:
                 break
@@ -105,9 +106,9 @@ def fitted_table(title: str, columns: list[Column], width: int | None, **options
     table = _table(title, **options)
     for column in kept:
         if column.wrap:
-            table.add_column(column.header, overflow="fold", min_width=column.need(), **column.options)
+            table.add_column(column.header, overflow="fold", min_width=need[id(column)], **column.options)
         else:  # whole on one line: an id is never split
-            table.add_column(column.header, no_wrap=True, min_width=column.need(), **column.options)
+            table.add_column(column.header, no_wrap=True, min_width=need[id(column)], **column.options)
     rows = max((len(c.cells) for c in columns), default=0)
     for i in range(rows):
         table.add_row(*(c.cells[i] if i < len(c.cells) else Text("") for c in kept))
