@@ -331,3 +331,20 @@ def _short(value: Any, limit: int = 80) -> str:
 def _seq(record: Record) -> int:
     seq = record.get("_meta", {}).get("seq") if isinstance(record.get("_meta"), dict) else None
     return seq if isinstance(seq, int) else 0
+
+
+class MeasuredDifference(AssertionError):
+    """The measurement a ``differs`` mark (or a profile's ``[differs]`` table) names was made, and the library
+    behaves otherwise than the claim. The only failure a ``differs`` xfail accepts: a WaitTimeout, a bug in
+    the test or any other AssertionError is a real failure."""
+
+
+def measured(condition: object, what: str) -> None:
+    """The point of measurement of a claim a library may differ on: raise :class:`MeasuredDifference`
+    (``what``: what was measured, with the values seen) when ``condition`` is false.
+
+    ``measured(stored == (anon, anon), f"(cookie, localStorage) = {stored}")`` in a test marked
+    ``@pytest.mark.differs("lib", reason=...)`` is a known difference of ``lib`` only because that comparison failed.
+    """
+    if not condition:
+        raise MeasuredDifference(what)

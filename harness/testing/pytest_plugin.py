@@ -31,6 +31,7 @@ from harness.sites.sitemap import SHOP_MAP, MissingFlow, SiteMap, SiteMapError, 
 from harness.sites.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, load_profile
 from harness.testing.capture import Beacons
 from harness.testing.device import Device, context_options
+from harness.testing.matchers import MeasuredDifference
 from harness.tools.usage import UsageProblem, check_store_path, one_line
 
 SNAPSHOT_INI = "harness_snapshot_dir"
@@ -270,9 +271,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "library(*names, reason=''): a test of these libraries' own behaviour "
                                        "(options, wire details); skipped, with the reason, when --snippet "
                                        "embeds another library")
-    config.addinivalue_line("markers", "differs(*names, reason, issue='', raises=AssertionError): these libraries "
-                                       "really behave otherwise than the claim (reason quotes the measurement): a "
-                                       "strict xfail when --snippet embeds one of them, a normal test otherwise")
+    config.addinivalue_line("markers", "differs(*names, reason, issue=''): these libraries really behave "
+                                       "otherwise than the claim (reason quotes the measurement): a strict xfail "
+                                       "when --snippet embeds one of them, passing only on the MeasuredDifference "
+                                       "that harness.testing.measured() raises; a normal test otherwise")
     if config.option.help or config.option.version:
         return
     config.stash[_SETUP] = _check_options(config)
@@ -317,9 +319,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     otherwise skipped, and the skip names the library, the reason and the profile.
 
     ``@pytest.mark.differs("rudderstack", reason=..., issue=...)``: a measured, real difference between that
-    library and the claim the test proves. For that library the test is a strict xfail (only an
-    AssertionError counts, so a broken test still fails, and a library that starts to conform turns the
-    run red until the mark goes); for every other library it is a normal test.
+    library and the claim the test proves. For that library the test is a strict xfail that only a
+    :class:`~harness.testing.matchers.MeasuredDifference` satisfies (raised by ``measured(...)`` where the test
+    measures the difference), so a WaitTimeout, a broken test or any other assertion still fails, and a library
+    that starts to conform turns the run red until the mark goes; for every other library it is a normal test.
     """
     for item in items:
         for mark in item.iter_markers("library"):
@@ -355,7 +358,11 @@ def _apply_differs(item: pytest.Item, mark: pytest.Mark, profile: SnippetProfile
     if profile.library not in mark.args:
         return
     issue = str(mark.kwargs.get("issue") or "")
-    item.add_marker(pytest.mark.xfail(strict=True, raises=mark.kwargs.get("raises", AssertionError),
+    raises = mark.kwargs.get("raises", MeasuredDifference)
+    if not (isinstance(raises, type) and issubclass(raises, MeasuredDifference)):
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.differs accepts only a MeasuredDifference (raised by "
+                                f"harness.testing.measured() where the test measures it), not raises={raises!r}")
+    item.add_marker(pytest.mark.xfail(strict=True, raises=raises,
                                       reason=differs_reason(profile.library, reason, issue)))
 
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from support import RS_API_DOC, RS_STORAGE_DOC, is_uuid
 
+from harness.testing import measured
+
 
 @pytest.mark.claims("C1")
 @pytest.mark.differs("rudderstack", reason="the anonymousId lives in the rl_anonymous_id cookie only (365 days); "
@@ -18,7 +20,7 @@ def test_first_visit_generates_uuid_in_cookie_and_local_storage(desktop, beacons
     first = beacons.one(type="page")  # some libraries make the id while building the first call: wait for it
     cookie_id, stored_id = desktop.stored("anonymous_id")
     assert is_uuid(cookie_id), f"cookie anonymousId should be a 36-char UUID, got {cookie_id!r}"
-    assert stored_id == cookie_id, f"localStorage has {stored_id!r}, cookie has {cookie_id!r}"
+    measured(stored_id == cookie_id, f"localStorage has {stored_id!r}, cookie has {cookie_id!r}")
     assert first["anonymousId"] == cookie_id, "the very first call already carries the generated id"
 
 
@@ -79,7 +81,8 @@ def test_expired_cookie_is_restored_from_local_storage(desktop, beacons) -> None
     desktop.advance(days=366)
     cookie_id, stored_id = desktop.stored("anonymous_id")
     assert cookie_id is None, "the one-year cookie should have expired"
-    assert stored_id == original, f"localStorage holds {stored_id!r} once the cookie expired; the id was {original!r}"
+    measured(stored_id == original, f"localStorage holds {stored_id!r} once the cookie expired; the id was "
+                                    f"{original!r}")
     desktop.browse()
     later = beacons.wait_for(type="page", count=2)[-1]  # a library may re-set the cookie as it sends
     assert later["anonymousId"] == original
@@ -96,10 +99,11 @@ def test_deleted_cookie_is_restored_from_local_storage(desktop, beacons) -> None
     original = desktop.anonymous_id()
     desktop.clear_cookies()
     desktop.browse()
-    assert beacons.wait_for(type="page", count=2)[-1]["anonymousId"] == original
+    later = beacons.wait_for(type="page", count=2)[-1]["anonymousId"]
     stored = desktop.stored("anonymous_id")
-    assert stored == (original, original), f"(cookie, localStorage) = {stored} after the cookie was deleted; " \
-                                           f"the id was {original!r}"
+    measured(later == original and stored == (original, original),
+             f"the next page carries {later!r} and (cookie, localStorage) = {stored} after the cookie was deleted; "
+             f"the id was {original!r}")
 
 
 @pytest.mark.claims("C5")
@@ -128,7 +132,7 @@ def test_user_anonymous_id_never_returns_null(desktop, beacons) -> None:
     fetched = desktop.anonymous_id()
     assert is_uuid(fetched), f"user().anonymousId() returned {fetched!r}"
     stored = desktop.stored("anonymous_id")
-    assert stored == (fetched, fetched), f"the id {fetched!r} was returned, but (cookie, localStorage) = {stored}"
+    measured(stored == (fetched, fetched), f"the id {fetched!r} was returned, but (cookie, localStorage) = {stored}")
     desktop.track("After Fetch")
     assert beacons.one(event="After Fetch")["anonymousId"] == fetched
 

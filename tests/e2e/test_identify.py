@@ -7,6 +7,8 @@ from datetime import datetime
 import pytest
 from support import PETER, RS_IDENTIFY_SRC, RS_STORAGE_DOC, is_uuid, path_of
 
+from harness.testing import measured
+
 
 @pytest.mark.claims("C6")
 @pytest.mark.differs("rudderstack", reason="userId and traits are kept in cookies only (rl_user_id, rl_trait); "
@@ -17,9 +19,9 @@ def test_identify_saves_user_id_and_traits_and_later_calls_carry_both_ids(deskto
     anon = desktop.anonymous_id()
     desktop.identify("97980cfea0067", PETER)
     stored = desktop.stored("user_id")
-    assert stored == ("97980cfea0067", "97980cfea0067"), f"userId (cookie, localStorage) = {stored}"
     traits = desktop.local_storage().get(desktop.profile.keys["user_traits"])
-    assert traits == PETER, f"localStorage traits = {traits!r}"
+    measured(stored == ("97980cfea0067", "97980cfea0067") and traits == PETER,
+             f"userId (cookie, localStorage) = {stored}; localStorage traits = {traits!r}")
     assert desktop.user_id() == "97980cfea0067" and desktop.traits() == PETER
     desktop.browse()
     desktop.track("Product Viewed", {"product_id": "p1"})
@@ -61,8 +63,9 @@ def test_identify_with_a_different_user_refreshes_the_anonymous_id(desktop, beac
     first_anon = desktop.anonymous_id()
     desktop.identify("6a1b2c3d4e5f60718293a4b5", {"plan": "pro"})
     second_anon = desktop.anonymous_id()
-    assert is_uuid(second_anon) and second_anon != first_anon, \
-        f"after identifying a second user the anonymousId is {second_anon!r}; the first user's was {first_anon!r}"
+    assert is_uuid(second_anon), f"after identifying a second user the anonymousId is {second_anon!r}"
+    measured(second_anon != first_anon,
+             f"after identifying a second user the anonymousId is {second_anon!r}; the first user's was {first_anon!r}")
     assert desktop.traits() == {"plan": "pro"}, "the first user's traits must not leak to the second"
     identifies = beacons.wait_for(type="identify", count=2)
     assert identifies[1]["anonymousId"] == second_anon

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from support import RS_API_DOC, is_uuid, needs_api, path_of
 
+from harness.testing import measured
+
 
 def open_before_library_loads(device, harness_server, path: str = "/") -> None:
     """Open a page whose library files (every script, chunk and settings document) are held back, so calls
@@ -58,7 +60,7 @@ def test_options_anonymous_id_overrides_and_persists(desktop, beacons, method: s
     beacons.one(type=method, anonymousId="ABC-123-XYZ")
     desktop.track("Later Call")
     later = beacons.one(event="Later Call")["anonymousId"]
-    assert later == "ABC-123-XYZ", f"the call after {method}(..., {{anonymousId: 'ABC-123-XYZ'}}) carries {later!r}"
+    measured(later == "ABC-123-XYZ", f"the call after {method}(..., {{anonymousId: 'ABC-123-XYZ'}}) carries {later!r}")
     desktop.browse()
     assert desktop.anonymous_id() == "ABC-123-XYZ"
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from support import PETER, RS_API_DOC, is_uuid, path_of
+
+from harness.testing import measured
 
 RS_RESET = ("reset() clears userId, traits, groupId and group traits and starts a new session, but keeps the "
             "anonymousId (only reset(true) regenerates it)")
@@ -19,16 +23,22 @@ def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None
     desktop.reset()
     keys = desktop.profile.keys
     cookies, storage = desktop.cookies(), desktop.local_storage()
-    for key in ("anonymous_id", "user_id"):
-        assert cookies.get(keys[key]) in (None, ""), f"cookie {keys[key]} survived reset: {cookies.get(keys[key])!r}"
+    assert cookies.get(keys["user_id"]) in (None, ""), \
+        f"cookie {keys['user_id']} survived reset: {cookies.get(keys['user_id'])!r}"
+    measured(cookies.get(keys["anonymous_id"]) in (None, "") or cookies.get(keys["anonymous_id"]) != old_anon,
+             f"cookie {keys['anonymous_id']} still holds the old anonymousId after reset: "
+             f"{cookies.get(keys['anonymous_id'])!r}")
     for key in ("user_id", "user_traits"):
         left = storage.get(keys[key])
         assert left in (None, {}, ""), f"localStorage {keys[key]} survived reset: {left!r}"
     assert storage.get(keys["anonymous_id"]) in (None, "") or storage.get(keys["anonymous_id"]) != old_anon
     desktop.track("After Reset")
     after = beacons.one(event="After Reset")
-    assert after["userId"] in (None, ""), "no userId after reset"
-    assert is_uuid(after["anonymousId"]) and after["anonymousId"] != old_anon
+    assert after["userId"] in (None, ""), \
+        f"the track call made on the same page right after reset() carries userId {after['userId']!r}"
+    assert is_uuid(after["anonymousId"]), f"the call after reset() has anonymousId {after['anonymousId']!r}"
+    measured(after["anonymousId"] != old_anon,
+             f"the track call made on the same page right after reset() carries the old anonymousId {old_anon!r}")
 
 
 @pytest.mark.claims("C9")
@@ -45,9 +55,12 @@ def test_logout_page_resets_and_next_visit_is_anonymous(desktop, beacons) -> Non
     # replays queued calls a task after it is ready)
     landed = logout.after or logout.url
     beacons.wait_for(type="page", since=before, **({"context__page__path": path_of(landed)} if landed else {}))
-    desktop.land()
-    home = beacons.wait_for(type="page", context__page__path=path_of(desktop.site.landing))[-1]
-    assert home["userId"] in (None, ""), f"the next visit still carries userId {home['userId']!r}"
-    assert home["anonymousId"] != login["anonymousId"], \
-        f"the next visit after logout (reset) carries the logged-in anonymousId {home['anonymousId']!r} again"
+    # the next visit is a new navigation, told apart from any call the logged-out page made by a query token
+    token = f"after-logout={uuid.uuid4().hex[:12]}"
+    desktop.land(("&" if "?" in desktop.site.landing else "?") + token)
+    home = beacons.expect(type="page", context__page=lambda page: token in str(page))[-1]
+    visit = f"the next visit's page call (a new navigation to {path_of(desktop.site.landing)}?{token})"
+    assert home["userId"] in (None, ""), f"{visit} still carries userId {home['userId']!r}"
+    measured(home["anonymousId"] != login["anonymousId"],
+             f"{visit} carries the logged-in anonymousId {home['anonymousId']!r} again")
     assert desktop.user_id() in (None, "")

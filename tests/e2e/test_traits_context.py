@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from support import RS_API_DOC
 
+from harness.sites.snippet import Unsupported
+from harness.testing import MeasuredDifference, measured
+
 
 @pytest.mark.claims("C17")
 @pytest.mark.differs("rudderstack", reason="identify and group cache traits (getUserTraits, getGroupTraits), but "
@@ -21,8 +24,12 @@ def test_traits_are_cached_by_identify_and_group_and_cleared_by_empty_object(des
     assert beacons.one(type="group")["groupId"] == "initech"
     desktop.browse()
     assert desktop.traits()["plan_id"] == "Paid, Tier 2", "user traits survive a reload (localStorage)"
-    desktop.clear_traits()
-    desktop.clear_group_traits()
+    try:
+        desktop.clear_traits()
+        desktop.clear_group_traits()
+    except Unsupported as exc:  # the profile declares the API missing: measured as absent on this library
+        raise MeasuredDifference(f"traits({{}}) cannot clear the cached traits ({exc}); cached: user "
+                                 f"{desktop.traits()!r}, group {desktop.group_traits()!r}") from exc
     assert desktop.traits() == {} and desktop.group_traits() == {}
     desktop.land()
     assert desktop.traits() == {} and desktop.group_traits() == {}, "cleared traits stay cleared"
@@ -40,9 +47,9 @@ def test_context_traits_apply_to_one_call_only(desktop, beacons) -> None:
     desktop.track("Clicked Again", {"emailCampaign": "Second Touch"})
     first = beacons.one(event="Clicked Email")
     second = beacons.one(event="Clicked Again")
-    assert first["context"]["traits"] == {"plan_id": "Paid, Tier 2"}, \
-        f"context.traits = {first['context']['traits']}; only what was passed was expected"
-    assert "traits" not in second["context"], f"the next call has context.traits = {second['context']['traits']}"
+    measured(first["context"]["traits"] == {"plan_id": "Paid, Tier 2"},
+             f"context.traits = {first['context']['traits']}; only what was passed was expected")
+    measured("traits" not in second["context"], f"the next call has context.traits = {second['context']['traits']}")
 
 
 @pytest.mark.claims("C19")
