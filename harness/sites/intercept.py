@@ -34,7 +34,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from harness.collecting.collector import DEVICE_COOKIE
-from harness.sites.snippet import SnippetProfile, available, load_profile
+from harness.sites.snippet import SnippetProfile, available, is_bundled, load_profile
 
 PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -61,12 +61,27 @@ class VendorHost:
         return path[len(base):] if path.startswith(base) else None
 
 
-def vendor_hosts(profiles: Iterable[SnippetProfile] | None = None) -> list[VendorHost]:
-    """Every vendor origin the bundled (or given) profiles declare in their ``[intercept]`` section."""
+def vendor_hosts(profiles: Iterable[SnippetProfile] | None = None,
+                 preferred: SnippetProfile | None = None) -> list[VendorHost]:
+    """Every vendor origin the bundled (or given) profiles declare in their ``[intercept]`` section.
+
+    The profile the user selected wins every host it declares (:meth:`Interceptor.decide` takes the first
+    match): ``preferred`` (the ``--snippet`` profile or the site map's library; added when not in
+    ``profiles``) comes first, then any other profile that is not bundled (a user's own folder), then the
+    bundled ones, each group in the given order. So a user's own build claiming ``cdn.segment.com`` is
+    served, not the bundled analytics-next.
+    """
     if profiles is None:
         profiles = [load_profile(name) for name in available() if name != "none"]
+    given = list(profiles)
+    if preferred is not None and not any(p is preferred for p in given):
+        given.insert(0, preferred)
+
+    def rank(profile: SnippetProfile) -> int:
+        return 0 if profile is preferred else 2 if is_bundled(profile) else 1
+
     hosts = []
-    for profile in profiles:
+    for profile in sorted(given, key=rank):
         for kind in ("cdn", "api"):
             for prefix in getattr(profile, "intercept", {}).get(kind, ()):
                 hosts.append(VendorHost(prefix, profile, kind))

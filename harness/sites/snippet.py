@@ -144,7 +144,8 @@ class Api:
 
 class Unsupported(AssertionError):
     """The library has no such API (its profile's ``[api.missing]`` says why). An AssertionError, so a
-    test that needs the API fails with that reason, and a strict ``differs`` xfail accepts it."""
+    test that needs the API fails with that reason. A ``differs`` xfail does not accept it as such: a test
+    that measures a missing API as the difference raises ``MeasuredDifference`` from it."""
 
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"no {name} API: {reason}")
@@ -199,6 +200,10 @@ class SnippetProfile:
     intercept: dict[str, tuple[str, ...]] = field(default_factory=dict)  # vendor origins: {"cdn": ..., "api": ...}
     cookie_scopes: tuple[str, ...] = ("site",)  # "host": the template can render the host-only misconfiguration
     api: Api = field(default_factory=Api)
+    # what the library's beacons say in context.library.name ("analytics.js"); "" = not declared
+    context_name: str = ""
+    # [differs]: claim id -> why this library is known to behave otherwise (declared without editing tests)
+    differs: dict[str, str] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -285,6 +290,29 @@ NO_SNIPPET = SnippetProfile(name="none", folder=None, template=None, description
 def available() -> list[str]:
     """Names of the bundled profiles."""
     return sorted(p.parent.name for p in SNIPPETS_DIR.glob("*/profile.toml")) + ["none"]
+
+
+def is_bundled(profile: SnippetProfile) -> bool:
+    """Whether the profile is one the harness ships (``none`` included), not a user's own folder."""
+    folder = profile.folder
+    return folder is None or folder.resolve() == (SNIPPETS_DIR / profile.name).resolve()
+
+
+CLAIM_ID = re.compile(r"^C([1-9]|1[0-9]|2[0-6])$")  # the claims table's rows, C1-C26
+
+
+def _differs(data: dict[str, Any], toml: Path) -> dict[str, str]:
+    """``[differs]``: ``C20 = "reason"`` per claim the library is known to behave otherwise on."""
+    section = data.get("differs") or {}
+    if not isinstance(section, dict):
+        raise ProfileError(f"{toml}: 'differs' must be a table ([differs]) of claim = \"reason\"")
+    bad = [str(k) for k in section if not CLAIM_ID.match(str(k))]
+    empty = [str(k) for k, v in section.items() if CLAIM_ID.match(str(k)) and not (isinstance(v, str) and v.strip())]
+    if bad or empty:
+        parts = ([f"unknown claim id(s) {', '.join(bad)} (claims are C1-C26)"] if bad else []) + (
+            [f"{', '.join(empty)} need(s) a reason string quoting the measured behaviour"] if empty else [])
+        raise ProfileError(f"{toml}: [differs] {'; '.join(parts)}, e.g. C20 = \"sends no sentAt\"")
+    return {str(k): str(v).strip() for k, v in section.items()}
 
 
 def _source(folder: Path, spec: str, toml: Path) -> Path:
@@ -462,6 +490,8 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         cookie_scopes=tuple(str(x) for x in library.get("cookie_scopes", ["site"])),
         intercept=_intercept(data, toml),
         api=_api(data, toml),
+        context_name=str(library.get("context_name", "")),
+        differs=_differs(data, toml),
     )
 
 
@@ -485,3 +515,47 @@ def _intercept(data: dict[str, Any], toml: Path) -> dict[str, tuple[str, ...]]:
     if unknown:
         raise ProfileError(f"{toml}: [intercept] has unknown key(s) {', '.join(unknown)}; known: cdn, api")
     return out
+
+
+def library_mismatch(profile: SnippetProfile, records: list[dict[str, Any]]) -> str:
+    """Why beacons captured with ``profile`` were not sent by its library, or "" when they were.
+
+    The library a result is reported under must be the one that ran: each browser beacon's
+    ``context.library.name`` is compared with the profile's ``[library] context_name``. A profile that
+    declares none is held to the bundled profiles' names: beacons naming another bundled library
+    (``analytics.js`` under a user's own profile) are a mismatch.
+    """
+    names = sorted({str(r["context"]["library"]["name"]) for r in records
+                    if (r.get("_meta") or {}).get("transport") != "server"  # a server library's own calls
+                    and isinstance(r.get("context"), dict) and isinstance(r["context"].get("library"), dict)
+                    and r["context"]["library"].get("name")})
+    if not names or not profile.enabled:
+        return ""
+    if profile.context_name:
+        wrong = [n for n in names if n != profile.context_name]
+        expected = f"its [library] context_name {profile.context_name!r}"
+    else:
+        others = {n: owner for n, (owner, library) in _bundled_context_names().items() if library != profile.library}
+        wrong = [n for n in names if n in others]
+        expected = f"its library {profile.library!r} (profile {profile.name}), not the bundled " + ", ".join(
+            sorted({others[n] for n in wrong}))
+    if not wrong:
+        return ""
+    return (f"the beacons were sent by {', '.join(repr(n) for n in wrong)} (context.library.name), but "
+            f"--snippet {profile.name} declares {expected}: results would be reported under the wrong library. "
+            f"Another profile answered this page's vendor hosts, or the page embeds another library; if "
+            f"{wrong[0]!r} is your library's own name, declare it: [library] context_name = {wrong[0]!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_context_names() -> dict[str, tuple[str, str]]:
+    """context.library.name -> (bundled profile, its library), for the profiles that declare one."""
+    found: dict[str, tuple[str, str]] = {}
+    for name in available():
+        try:
+            other = load_profile(name)
+        except ProfileError:
+            continue
+        if other.context_name:
+            found.setdefault(other.context_name, (other.name, other.library))
+    return found

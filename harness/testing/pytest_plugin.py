@@ -28,7 +28,7 @@ from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
 from harness.sites.intercept import Interceptor, vendor_hosts
 from harness.sites.sitemap import SHOP_MAP, MissingFlow, SiteMap, SiteMapError, load_site_map
-from harness.sites.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, load_profile
+from harness.sites.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, library_mismatch, load_profile
 from harness.testing.capture import Beacons
 from harness.testing.device import Device, context_options
 from harness.testing.matchers import MeasuredDifference
@@ -345,9 +345,13 @@ def _long_first(item: pytest.Item) -> float:
     return -float(mark.args[0]) if mark is not None and mark.args else -1.0 if mark is not None else 0.0
 
 
-def differs_reason(library: str, reason: str, issue: str = "") -> str:
-    """The xfail reason of a ``differs`` mark: the library, what was measured, and where it is known upstream."""
-    return f"{library} differs: {reason}" + (f" (upstream: {issue})" if issue else "")
+def differs_reason(library: str, reason: str, issue: str = "", declared: bool = False) -> str:
+    """The xfail reason of a ``differs`` mark (or a profile's ``[differs]``): the library, what was measured, and
+    where it is known upstream."""
+    return f"{library} differs{DECLARED if declared else ''}: {reason}" + (f" (upstream: {issue})" if issue else "")
+
+
+DECLARED = " (declared)"  # in an xfail reason: the profile's [differs] table declared it, no test mark
 
 
 def _apply_differs(item: pytest.Item, mark: pytest.Mark, profile: SnippetProfile) -> None:
@@ -479,9 +483,21 @@ def _snapshot_root(request: pytest.FixtureRequest) -> Path:
     return Path(request.node.path).parent / DEFAULT_SNAPSHOT_FOLDER
 
 
+_MISLABELLED = pytest.StashKey[dict[str, str]]()  # profile -> why its beacons came from another library
+
+
 @pytest.fixture
-def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest, output_path: str) -> Beacons:
-    """The store, emptied (and faults cleared) before the test."""
+def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest,
+            output_path: str) -> Generator[Beacons, None, None]:
+    """The store, emptied (and faults cleared) before the test.
+
+    After the test, the library the beacons name (``context.library.name``) must be the profile's: a
+    result is reported under the library that ran, or the test fails loudly (and every later test of
+    that profile fails at once, naming the first finding).
+    """
+    mislabelled = request.config.stash.setdefault(_MISLABELLED, {})
+    if harness_server.profile.name in mislabelled:
+        pytest.fail(f"not run: {mislabelled[harness_server.profile.name]}", pytrace=False)
     harness_server.clear()
     harness_server.faults.clear()
     captured = Beacons(harness_server.store, harness_server.config.tracking_plan)
@@ -489,7 +505,11 @@ def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest, outpu
     captured.snapshot_dir = snapshot_dir(request, harness_server.profile)
     captured.test_name = request.node.name
     captured.artifact_dir = Path(output_path)  # pytest-playwright's --output folder and slug for this test
-    return captured
+    yield captured
+    problem = library_mismatch(harness_server.profile, captured.all())
+    if problem:
+        mislabelled[harness_server.profile.name] = problem
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -517,7 +537,8 @@ def interception(pytestconfig: pytest.Config, harness_server: HarnessServer, sit
     if harness_server.profile.name not in {p.name for p in profiles}:
         profiles.append(harness_server.profile)
     interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site.url,
-                              vendors=vendor_hosts(profiles), capture_hosts=setup.capture_hosts,
+                              vendors=vendor_hosts(profiles, preferred=harness_server.profile),
+                              capture_hosts=setup.capture_hosts,
                               write_key=harness_server.config.write_key or "harness-dev-key")
     beacons.pump = interceptor.pump
     return interceptor
@@ -577,6 +598,26 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     except MissingFlow as exc:
         pytest.skip(str(exc))
+    except MeasuredDifference as exc:
+        declared = declared_differences(item)
+        if not declared or item.get_closest_marker("xfail") is not None:
+            raise
+        profile = item_profile(item)
+        raise pytest.xfail.Exception(differs_reason(profile.library, "; ".join(
+            f"{cid} {why}" for cid, why in declared.items()), declared=True)) from exc
+
+
+def declared_differences(item: pytest.Item) -> dict[str, str]:
+    """The claims of this test its profile's ``[differs]`` table declares, with the reasons.
+
+    A declared claim's tests need no mark: for that library a :class:`MeasuredDifference` (``measured()``)
+    is the known difference, an xfail shown as *differs (declared)* in the matrix; any other failure still
+    fails, and a pass is a pass.
+    """
+    from harness.tools.conformance import claims_of
+
+    differs = item_profile(item).differs
+    return {cid: differs[cid] for cid in claims_of(item) if cid in differs}
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -5,8 +5,11 @@ records, per test, those claims and what happened (the pytest side: ``--conforma
 matrix is then read off the records, one column per library:
 
 - **holds**: every browser test of the claim passed;
-- **differs**: a test is a strict ``xfail`` for this library; the cell quotes its reason and the
-  measured evidence (the assertion message the library's behaviour produced);
+- **differs**: a test is a strict ``xfail`` for this library (``@pytest.mark.differs``), satisfied only by
+  the ``MeasuredDifference`` its ``measured()`` check raised; the cell quotes its reason and the measured
+  evidence (the message of that check);
+- **differs (declared)**: the same, declared by the profile's ``[differs]`` table (``C20 = "reason"``)
+  instead of a mark in the test;
 - **n/a**: every test of the claim was skipped for this library; the cell quotes why;
 - **FAILS**: a test failed outright -- the run, not the library, needs looking at.
 
@@ -40,6 +43,10 @@ if TYPE_CHECKING:
     from harness.sites.snippet import SnippetProfile
 
 HOLDS, DIFFERS, NOT_APPLICABLE, FAILS, UNTESTED = "holds", "differs", "n/a", "FAILS", "untested"
+DECLARED_LABEL = "differs (declared)"
+# ``record_property(INFO_PROPERTY, "...")`` in a claims test: what it observed beyond the claim (e.g. the context
+# fields a library sends), shown in the matrix's notes for that library and kept in the record
+INFO_PROPERTY = "harness_info"
 BROWSER_FIXTURES = frozenset({"new_device", "desktop", "phone", "harness_server"})
 EVIDENCE_CHARS = 300
 
@@ -57,14 +64,20 @@ def annotate(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo
     found = claims_of(item)
     if not found:
         return
-    from harness.testing.pytest_plugin import item_profile
+    from harness.testing.pytest_plugin import declared_differences, item_profile
 
     browser = bool(BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())))
     report.user_properties.append(("claims", found))
     report.user_properties.append(("browser", browser))
     report.user_properties.append(("profile", item_profile(item).name))
+    declared = declared_differences(item)
+    if declared:
+        report.user_properties.append(("declared", declared))
     if call.excinfo is not None and report.when == "call":
-        report.user_properties.append(("evidence", evidence(call.excinfo.value)))
+        error = call.excinfo.value
+        # a declared difference is an xfail raised from the MeasuredDifference: the measurement is the evidence
+        measured = error.__cause__ if isinstance(error, pytest.xfail.Exception) and error.__cause__ else error
+        report.user_properties.append(("evidence", evidence(measured)))
 
 
 def evidence(error: BaseException) -> str:
@@ -105,6 +118,13 @@ class Recorder:
         record = mine.setdefault(report.nodeid, {
             "test": report.nodeid, "claims": props["claims"], "browser": props.get("browser", False),
             "outcome": "passed", "reason": "", "evidence": ""})
+        if props.get("declared"):
+            record["declared"] = dict(props["declared"])
+        for name, value in report.user_properties:
+            if name == INFO_PROPERTY:
+                record.setdefault("info", [])
+                if value not in record["info"]:
+                    record["info"].append(value)
         xfail = getattr(report, "wasxfail", None)
         if report.skipped and xfail is not None:
             record.update(outcome="xfailed", reason=str(xfail).removeprefix("reason: "),
@@ -147,8 +167,11 @@ class Cell:
     status: str
     tests: int = 0
     notes: list[str] = field(default_factory=list)
+    declared: bool = False  # differs by the profile's [differs] table, not by a mark in the tests
 
     def label(self) -> str:
+        if self.status == DIFFERS and self.declared:
+            return DECLARED_LABEL
         return f"{self.status} ({self.tests})" if self.status == HOLDS else self.status
 
 
@@ -171,10 +194,16 @@ class Column:
         if broken:
             return Cell(FAILS, len(mine), [f"`{_short(r['test'])}` {r['outcome']}: {r['evidence'] or r['reason']}"
                                            for r in broken])
+        info = list(dict.fromkeys(f"`{_short(r['test'])}` reports {i}" for r in mine for i in r.get("info") or ()))
         if by["xfailed"]:
-            return Cell(DIFFERS, len(mine), [_xfail_note(r) for r in by["xfailed"]])
+            return Cell(DIFFERS, len(mine), [_xfail_note(r) for r in by["xfailed"]] + info,
+                        declared=all(_declared(r) for r in by["xfailed"]))
         if by["passed"]:
-            return Cell(HOLDS, len(by["passed"]))
+            stale = sorted({f"{claim} = {r['declared'][claim]!r}" for r in mine
+                            if claim in (r.get("declared") or {})})
+            notes = [f"the profile's [differs] declares {', '.join(stale)}, but every test of the claim "
+                     "passed: the declaration is stale"] if stale else []
+            return Cell(HOLDS, len(by["passed"]), notes + info)
         reasons = sorted({r["reason"] for r in by["skipped"]})
         return Cell(NOT_APPLICABLE, len(mine), reasons)
 
@@ -188,6 +217,12 @@ class Column:
 
 def _short(nodeid: str) -> str:
     return re.sub(r"\[chromium(-[^\]]*)?\]$", "", nodeid.split("tests/", 1)[-1])
+
+
+def _declared(record: dict[str, Any]) -> bool:
+    from harness.testing.pytest_plugin import DECLARED
+
+    return f"differs{DECLARED}:" in str(record.get("reason", ""))
 
 
 def _xfail_note(record: dict[str, Any]) -> str:
@@ -208,8 +243,9 @@ def render(columns: Sequence[Column], command: str, when: datetime | None = None
              "one per library. `make test` fails when a column no longer matches a run "
              "(`--conformance-check docs/conformance.md`).", "",
              "*holds (n)*: all n browser tests of the claim pass. *differs*: the library behaves otherwise "
-             "(a strict xfail; the note quotes the measurement). *n/a*: the claim cannot be tested through "
-             "this library (the note says why).", ""]
+             "(a strict xfail that passes only on the test's own measurement; the note quotes it). "
+             "*differs (declared)*: the same, declared by the profile's `[differs]` table. *n/a*: the claim "
+             "cannot be tested through this library (the note says why).", ""]
     lines.append("| library | " + " | ".join(names) + " |")
     lines.append("|---|" + "---|" * len(names))
     lines.append("| package | " + " | ".join(_cell_text(c.library or "-") for c in columns) + " |")

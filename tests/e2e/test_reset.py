@@ -26,7 +26,7 @@ def test_reset_removes_user_id_anonymous_id_and_traits(desktop, beacons) -> None
     assert cookies.get(keys["user_id"]) in (None, ""), \
         f"cookie {keys['user_id']} survived reset: {cookies.get(keys['user_id'])!r}"
     measured(cookies.get(keys["anonymous_id"]) in (None, "") or cookies.get(keys["anonymous_id"]) != old_anon,
-             f"cookie {keys['anonymous_id']} still holds the old anonymousId after reset: "
+             f"cookie {keys['anonymous_id']} survived reset: it still holds the old anonymousId "
              f"{cookies.get(keys['anonymous_id'])!r}")
     for key in ("user_id", "user_traits"):
         left = storage.get(keys[key])

@@ -122,3 +122,72 @@ def _my_profile(tmp_path: Path) -> Path:
     toml = mine / "profile.toml"
     toml.write_text(toml.read_text().replace('name = "broken-reset"', 'name = "my-reset"', 1))
     return mine
+
+
+DECLARED_TESTS = '''
+import pytest
+
+from harness.collecting.store import WaitTimeout
+from harness.testing import measured
+
+
+@pytest.mark.claims("C9")
+def test_measured(harness_server):
+    measured(False, "the id stayed abc after reset")
+
+
+@pytest.mark.claims("C9")
+def test_holds_elsewhere(harness_server):
+    pass
+
+
+@pytest.mark.claims("C10")
+def test_declared_but_a_timeout(harness_server):
+    raise WaitTimeout("waited 5.0s for 1 beacon(s); found 0")
+
+
+@pytest.mark.claims("C1")
+def test_not_declared(harness_server):
+    measured(False, "a difference nobody declared")
+'''
+
+
+def test_a_profiles_differs_table_declares_a_known_difference(tmp_path: Path) -> None:
+    """``[differs] C9 = "reason"`` in a folder profile: the claim's tests xfail on their measurement for that
+    library without a mark; any other failure still fails; the matrix shows *differs (declared)*."""
+    import os
+
+    mine = _my_profile(tmp_path)
+    toml = mine / "profile.toml"
+    toml.write_text(toml.read_text() + '\n[differs]\nC9 = "reset keeps the anonymousId"\n'
+                                       'C10 = "never returns null, saves nothing"\n')
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_declared.py").write_text(DECLARED_TESTS)
+    out = tmp_path / "column.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HARNESS_"))}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rxXf", "-p", "no:cacheprovider", "-p",
+                           "no:randomly", "--snippet", str(mine), "--conformance-out", str(out)],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    text = done.stdout
+    assert "XFAIL test_declared.py::test_measured - intilery differs (declared): C9 reset keeps the anonymousId" \
+        in text, text[-3000:]
+    assert "FAILED test_declared.py::test_declared_but_a_timeout" in text, "a WaitTimeout is no measurement"
+    assert "FAILED test_declared.py::test_not_declared" in text, "only the declared claims"
+    assert "2 failed, 1 passed, 1 xfailed" in text, text[-3000:]
+    column = Column.from_dict(json.loads(out.read_text()))
+    cell = column.cell("C9")
+    assert cell.status == DIFFERS and cell.label() == "differs (declared)", cell
+    assert "Measured: the id stayed abc after reset" in " ".join(cell.notes), cell.notes
+    assert column.cell("C10").status == FAILS and column.cell("C1").status == FAILS
+    doc = tmp_path / "matrix.md"
+    doc.write_text(render([column], "harness conformance --snippet my-reset"))
+    assert "| differs (declared) [" in doc.read_text()
+    assert read_matrix(doc)["my-reset"]["C9"] == DIFFERS and stale_cells(doc, column) == []
+
+
+def test_a_declared_difference_every_test_passes_is_called_stale() -> None:
+    passed = record("C9", "passed")
+    passed["declared"] = {"C9": "reset keeps the id"}
+    cell = Column("lib", [passed]).cell("C9")
+    assert cell.status == HOLDS and "the declaration is stale" in cell.notes[0], cell
