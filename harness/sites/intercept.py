@@ -39,6 +39,7 @@ from harness.sites.snippet import SnippetProfile, available, is_bundled, load_pr
 PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 LEFT_KEPT = 1_000  # off-machine URLs listed by left_loopback(); left_total counts every one
+BLOCKED_KEPT = 200  # blocked requests kept with method and URL (``blocked`` counts every one per host)
 # Request headers Chromium owns; the rest of the browser's request is replayed to the collector as sent.
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding"})
 
@@ -106,11 +107,13 @@ class Interceptor:
     vendors: list[VendorHost]
     capture_hosts: tuple[str, ...] = ()
     write_key: str = "harness-dev-key"
+    allow: tuple[str, ...] = ()  # the site's other first-party hosts ("api.example.test", "*.cdn.test:8443")
     blocked: Counter[str] = field(default_factory=Counter)
     captured: Counter[str] = field(default_factory=Counter)
     served: Counter[str] = field(default_factory=Counter)
     passed: Counter[str] = field(default_factory=Counter)  # hosts let through to the network (site, harness)
     aborted: Counter[str] = field(default_factory=Counter)
+    blocked_requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, url, type), first ones
     left: list[str] = field(default_factory=list)  # the first LEFT_KEPT URLs the routes let off this machine
     left_total: int = 0  # ... and how many there were: a long `harness browse` keeps no list of every request
     contexts: list[BrowserContext] = field(default_factory=list)
@@ -157,6 +160,8 @@ class Interceptor:
         if url.startswith(("data:", "blob:", "about:")) or self._same_origin(url, self.site_url) \
                 or self._same_origin(url, self.harness_url):
             return Decision("pass")
+        if self.allow and self._allowed(url):
+            return Decision("pass")
         for vendor in self.vendors:
             tail = vendor.tail(url)
             if tail is not None:
@@ -165,6 +170,19 @@ class Interceptor:
         if any(fnmatch.fnmatch(split.netloc, pattern) for pattern in self.capture_hosts):
             return Decision("api", None, split.path + (f"?{split.query}" if split.query else ""))
         return Decision("block", None, split.netloc or url[:40])
+
+    def _allowed(self, url: str) -> bool:
+        """A host of ``allow``: a pattern without a port matches the host on any port."""
+        split = urlsplit(url)
+        host = split.hostname or ""
+        return any(fnmatch.fnmatch(split.netloc if ":" in pattern else host, pattern.lower()) for pattern in self.allow)
+
+    def note_blocked(self, request: Any, host: str) -> None:
+        """Count a blocked request; keep the first few (method, URL, resource type) for a failing test's report."""
+        with self._lock:
+            self.blocked[host] += 1
+            if len(self.blocked_requests) < BLOCKED_KEPT:
+                self.blocked_requests.append((request.method, request.url, request.resource_type))
 
     def cdn_reply(self, vendor: VendorHost, tail: str, method: str = "GET",
                   headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -226,8 +244,7 @@ class Interceptor:
         elif decision.kind == "api":
             self._capture(route, request, decision.tail, device)
         else:
-            with self._lock:
-                self.blocked[decision.tail] += 1
+            self.note_blocked(request, decision.tail)
             route.abort("blockedbyclient")
 
     def _capture(self, route: Route, request: Request, path: str, device: str) -> None:

@@ -36,8 +36,9 @@ from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from harness.collecting.transport import observe as observe_transport
-from harness.sites.sitemap import Form, Person, SiteMap, submit_form
+from harness.sites.sitemap import Form, People, Person, SiteMap, submit_form
 from harness.sites.snippet import SnippetProfile
+from harness.sites.steps import ready_script, run_steps
 
 MOBILE_DEVICE = "iPhone 13"
 CALLBACK_TIMEOUT_MS = 5000  # upper bound on a library's callback; the call resolves as soon as it fires
@@ -109,13 +110,18 @@ class Device:
     """A person's browser: ``visit`` pages, make analytics calls, read storage, let days pass."""
 
     def __init__(self, context: BrowserContext, base_url: str, profile: SnippetProfile, kind: str = "desktop",
-                 name: str = "", start: datetime | None = None, site: SiteMap | None = None) -> None:
+                 name: str = "", start: datetime | None = None, site: SiteMap | None = None,
+                 people: People | None = None, accounts: list[Person] | None = None) -> None:
         self.context = context
         self.base_url = base_url.rstrip("/")
         self.profile = profile
         self.site = site or SiteMap(name=base_url, url=base_url.rstrip("/"))  # where land()/sign_up() go
         self.kind = kind
         self.name = name or kind
+        # who signs up: a new person per sign-up; log_in() defaults to the last account a sign-up made
+        # (``accounts`` is shared by the devices of one test: a person signs up on one, logs in on another)
+        self.people = people or People()
+        self.accounts: list[Person] = [] if accounts is None else accounts
         self.offset = timedelta(0)  # how far advance() has moved this device past its start
         self.skew = timedelta(0)  # device clock minus wall clock
         observe_transport(context)  # how each beacon leaves the page: observed, not reported (collecting.transport)
@@ -137,9 +143,16 @@ class Device:
         ``wait_until="domcontentloaded"`` returns before async scripts (the library) have run.
         """
         self.tab.goto(self.url(path), wait_until=wait_until)  # type: ignore[arg-type]
+        self.before()
         if wait_ready and self.profile.enabled:
             self.ready()
         return self
+
+    def before(self) -> None:
+        """The site map's ``[before]`` steps on the page now open (a consent banner's accept, ...)."""
+        if self.site.before and self.tab.url.startswith(self.site.url):
+            run_steps(self.tab, self.site.before, self.accounts[-1] if self.accounts else Person(),
+                      self.site.url, ready_script(self.profile))
 
     # ---- the site, through its site map (any site: the shop or --site-url) ---------------------
     def land(self, query: str = "") -> Device:
@@ -147,24 +160,57 @@ class Device:
         return self.visit(self.site.landing + query)
 
     def browse(self, n: int = 1) -> Device:
-        """Another page of the site: ``n=1`` the map's second page, ``n=2`` its third."""
-        return self.visit(self.site.second if n == 1 else self.site.third)
+        """Another page of the site: ``n=1`` the map's second page, ``n=2`` its third.
+
+        A page the map reaches ``via = "click"`` is opened by clicking its link on the page now open
+        (a single-page app's client-side route: no new document, the router's own ``page()`` call).
+        """
+        name = "second" if n == 1 else "third"
+        path = getattr(self.site, name)
+        selector = self.site.clicks.get(name)
+        if selector is None or not self.tab.url.startswith(self.site.url):
+            return self.visit(path)
+        self.tab.click(selector)
+        self.tab.wait_for_url(lambda url: url.split("?")[0].split("#")[0].endswith(path.split("?")[0]))
+        if self.profile.enabled:
+            self.ready()
+        return self
 
     def sign_up(self, person: Person | None = None) -> str | None:
-        """Fill and submit the site's sign-up form, wait for where it lands; the userId the site gives."""
-        return self._submit(self.site.require("signup"), person or Person())
+        """Fill and submit the site's sign-up form as a new person (unique in the run), wait for where it
+        lands; the userId the site made (as the map says to read it, else the library's ``user().id()``)."""
+        person = person or self.people.next()
+        user_id = self._submit(self.site.require("signup"), person)
+        self.accounts.append(Person(person.name, person.email, person.n, user_id or person.user_id, person.run))
+        return user_id
 
     def log_in(self, person: Person | None = None) -> str | None:
-        return self._submit(self.site.require("login"), person or Person())
+        """Log in as ``person``; by default as the account the last sign-up in this test created (with
+        none yet, this device signs up first, so the account exists on a site that checks)."""
+        form = self.site.require("login")
+        if person is None and not self.accounts and self.site.signup is not None:
+            self.sign_up()
+        return self._submit(form, person or self.account())
+
+    def account(self) -> Person:
+        """The last account a sign-up created (on any device of the test), else a new person."""
+        if not self.accounts:
+            self.accounts.append(self.people.next())
+        return self.accounts[-1]
 
     def log_out(self) -> None:
-        submit_form(self.tab, self.base_url, self.site.require("logout"), Person())
+        submit_form(self.tab, self.base_url, self.site.require("logout"), self.account(), self.site.before,
+                    ready_script(self.profile))
         self.ready()
 
     def _submit(self, form: Form, person: Person) -> str | None:
-        submit_form(self.tab, self.base_url, form, person)
+        user_id = submit_form(self.tab, self.base_url, form, person, self.site.before, ready_script(self.profile))
         self.ready()
-        return form.user_id_for(person)
+        if user_id is None and not form.reads_user_id():
+            with contextlib.suppress(PlaywrightError):
+                found = self.user_id()  # what the site's identify() left in the library, public API
+                user_id = found if isinstance(found, str) and found else None
+        return user_id
 
     def ready(self, timeout_ms: int = 10_000) -> None:
         api = self.profile.api

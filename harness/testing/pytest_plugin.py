@@ -27,8 +27,9 @@ from harness import timebase
 from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
 from harness.sites.intercept import Interceptor, vendor_hosts
-from harness.sites.sitemap import SHOP_MAP, MissingFlow, SiteMap, SiteMapError, load_site_map
+from harness.sites.sitemap import SHOP_MAP, MissingFlow, People, Person, SiteMap, SiteMapError, load_site_map
 from harness.sites.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, library_mismatch, load_profile
+from harness.sites.steps import StepFailed, ready_script, run_steps
 from harness.testing.capture import Beacons
 from harness.testing.device import Device, context_options
 from harness.testing.matchers import MeasuredDifference
@@ -52,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "traffic is captured by interception")
     group.addoption("--site-map", default=None, metavar="PATH",
                     help="TOML site map of --site-url: pages, sign-up/login/logout forms (harness/sites/sitemap.py)")
+    group.addoption("--site-allow", action="append", default=[], metavar="HOST",
+                    help="with --site-url, pass requests to HOST (the site's own API or asset host; no port = any "
+                         "port; glob) through untouched, as the site map's [site] allow does; repeatable")
     group.addoption("--capture-host", action="append", default=[], metavar="HOST",
                     help="with --site-url, also capture requests to HOST (glob) as beacons; repeatable")
     group.addoption("--tracking-plan", default=None, help="tracking plan (YAML/JSON) to validate beacons against")
@@ -159,12 +163,14 @@ def _check_site(config: pytest.Config) -> SiteMap | None:
             site = load_site_map(path)
         except SiteMapError as exc:
             raise pytest.UsageError(f"--site-map: {one_line(exc)}") from None
-        site = site.with_url(url)
+        site = site.with_url(url).with_allow(config.getoption("--site-allow") or [])
         if not site.url:
             raise pytest.UsageError(f"--site-map {path}: no [site] url; pass --site-url URL")
         return site
     if url:
-        return SiteMap(name=url, url=url.rstrip("/"))
+        return SiteMap(name=url, url=url.rstrip("/")).with_allow(config.getoption("--site-allow") or [])
+    if config.getoption("--site-allow"):
+        raise pytest.UsageError("--site-allow needs --site-url (the sample shop has no other hosts)")
     if config.getoption("--capture-host"):
         raise pytest.UsageError("--capture-host needs --site-url (the harness's own shop sends to the harness)")
     return None
@@ -292,6 +298,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(Recorder(names, Path(out) if out else None, Path(check) if check else None),
                                       "harness-conformance")
     config.pluginmanager.register(_Overrides(), "harness-overrides")
+    if config.stash[_SETUP].site is not None and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_BlockedSummary(), "harness-blocked")
 
 
 def _setup(config: pytest.Config) -> _Setup:
@@ -518,30 +526,74 @@ def site(pytestconfig: pytest.Config, request: pytest.FixtureRequest, harness_pr
     (made again with the server for a test of another --snippet profile)."""
     setup = _setup(pytestconfig)
     if setup.site is not None:
+        _preflight(request, setup.site, harness_profile)
         return setup.site
     server: HarnessServer = request.getfixturevalue("harness_server")
     return load_site_map(SHOP_MAP).with_url(server.base_url)
 
 
+PREFLIGHT_MS = 15_000
+
+
+def _preflight(request: pytest.FixtureRequest, site: SiteMap, profile: SnippetProfile) -> None:
+    """Once per session on --site-url: open the landing page (with the map's [before] steps) and ask the
+    library for ready(). A page with no library ends the run with one line, instead of every test failing
+    with "no window.analytics"."""
+    server: HarnessServer = request.getfixturevalue("harness_server")
+    browser = request.getfixturevalue("browser")
+    interceptor = _interceptor(request.config, server, site)
+    context = interceptor.attach(browser.new_context(service_workers="block"))
+    page = context.new_page()
+    problem = ""
+    try:
+        page.goto(site.url + site.landing)
+        run_steps(page, site.before, Person(), site.url, ready_script(profile))
+        if not page.evaluate(ready_script(profile), PREFLIGHT_MS):
+            problem = f"window.{profile.api.global_name} never became a ready library within {PREFLIGHT_MS} ms"
+    except StepFailed as exc:
+        problem = f"the site map's [before] {exc}"
+    except Exception as exc:  # a page that never loaded
+        problem = one_line(exc)
+    finally:
+        context.close()
+    if problem:
+        blocked = ", ".join(f"{host} ×{n}" for host, n in interceptor.blocked.most_common(5))
+        pytest.exit(f"no library on this page: {site.url}{site.landing} with --snippet {profile.name}: {problem}"
+                    + (f" (blocked: {blocked}; a first-party host? add it to [site] allow or --site-allow)"
+                       if blocked else ""), returncode=1)
+
+
+def _interceptor(config: pytest.Config, server: HarnessServer, site: SiteMap) -> Interceptor:
+    """The vendor stand-in for one test's contexts: the session's profiles' vendor hosts, the map's allow."""
+    setup = _setup(config)
+    profiles = [load_profile(name) for name in _bundled_names()]
+    if server.profile.name not in {p.name for p in profiles}:
+        profiles.append(server.profile)
+    hosts = vendor_hosts(profiles, preferred=server.profile)  # the selected profile wins every host it declares
+    return Interceptor(harness_url=server.base_url, site_url=site.url, vendors=hosts,
+                       capture_hosts=setup.capture_hosts, write_key=server.config.write_key or "harness-dev-key",
+                       allow=site.allow)
+
+
 @pytest.fixture
 def interception(pytestconfig: pytest.Config, harness_server: HarnessServer, site: SiteMap,
-                 beacons: Beacons) -> Interceptor | None:
+                 beacons: Beacons, request: pytest.FixtureRequest) -> Generator[Interceptor | None, None, None]:
     """With --site-url: the vendor stand-in every device's context is routed through (None for the shop).
 
     Waits on ``beacons`` hand the thread to Playwright meanwhile, so route handlers can deliver.
     """
     setup = _setup(pytestconfig)
     if setup.site is None:
-        return None
-    profiles = [load_profile(name) for name in _bundled_names()]
-    if harness_server.profile.name not in {p.name for p in profiles}:
-        profiles.append(harness_server.profile)
-    interceptor = Interceptor(harness_url=harness_server.base_url, site_url=site.url,
-                              vendors=vendor_hosts(profiles, preferred=harness_server.profile),
-                              capture_hosts=setup.capture_hosts,
-                              write_key=harness_server.config.write_key or "harness-dev-key")
+        yield None
+        return
+    interceptor = _interceptor(pytestconfig, harness_server, site)
     beacons.pump = interceptor.pump
-    return interceptor
+    request.node.stash[_INTERCEPTOR] = interceptor
+    yield interceptor
+
+
+_INTERCEPTOR = pytest.StashKey[Interceptor]()
+BLOCKED_PROPERTY = "harness_blocked"  # per test: host -> blocked requests (summed in the terminal summary)
 
 
 def _bundled_names() -> list[str]:
@@ -560,8 +612,15 @@ def _shop_only(request: pytest.FixtureRequest) -> None:
         pytest.skip(f"sample shop only ({why}); --site-url tests {site_map.url}")
 
 
+@pytest.fixture(scope="session")
+def harness_people() -> People:
+    """The session's people: every sign-up is a new person (``harness+<run>-<n>@example.test``), unique
+    across xdist workers (each worker's run id is its own)."""
+    return People()
+
+
 @pytest.fixture
-def new_device(new_context: Callable[..., Any], playwright: Any, harness_server: HarnessServer,
+def new_device(new_context: Callable[..., Any], playwright: Any, harness_server: HarnessServer, harness_people: People,
                beacons: Beacons, harness_instant: Instant, site: SiteMap,
                interception: Interceptor | None) -> Callable[..., Device]:
     """Factory: ``new_device("desktop" | "mobile")`` -> a new browser context (one person's device).
@@ -571,6 +630,7 @@ def new_device(new_context: Callable[..., Any], playwright: Any, harness_server:
     site and its vendor traffic is intercepted (:mod:`harness.sites.intercept`).
     """
     made: list[Device] = []
+    accounts: list[Person] = []  # the accounts this test's sign-ups made, shared by its devices
 
     def make(kind: str = "desktop", name: str = "", **context_args: Any) -> Device:
         options = {**context_options(playwright, kind), **context_args}
@@ -583,7 +643,8 @@ def new_device(new_context: Callable[..., Any], playwright: Any, harness_server:
         if interception is not None:
             interception.attach(context)
         device = Device(context, site.url, harness_server.profile, kind,
-                        name or f"{kind}-{len(made) + 1}", start=start, site=site)
+                        name or f"{kind}-{len(made) + 1}", start=start, site=site, people=harness_people,
+                        accounts=accounts)
         made.append(device)
         return device
 
@@ -626,6 +687,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     (``--output``/<test slug>/), summarise them, and name the file in the JUnit XML."""
     outcome = yield
     report = outcome.get_result()
+    interceptor = item.stash.get(_INTERCEPTOR, None)
+    if interceptor is not None:
+        _report_blocked(report, interceptor)
     if item.config.getoption("--conformance-out") or item.config.getoption("--conformance-check"):
         from harness.tools.conformance import annotate
 
@@ -640,6 +704,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     shown = _path_for_report(item.config, path)  # as pytest-playwright names its trace, video, screenshot
     item.user_properties.append((BEACONS_PROPERTY, shown))  # the teardown report feeds --junitxml
     report.user_properties.append((BEACONS_PROPERTY, shown))
+
+
+def _report_blocked(report: pytest.TestReport, interceptor: Interceptor) -> None:
+    """Name what the routes blocked: in a failing test's report (the page may have waited on it), and per
+    test for the terminal summary (a user property, so it crosses from xdist workers)."""
+    if report.when == "call" and report.failed and interceptor.blocked_requests:
+        lines = [f"{method} {url} ({kind}) was blocked" for method, url, kind in interceptor.blocked_requests[:20]]
+        hosts = sorted(interceptor.blocked)
+        report.sections.append(("blocked requests", "\n".join(lines) + "\nIf the page waited on one of these, "
+                                f"it is the site's own host: add it to [site] allow (or --site-allow): "
+                                f"{', '.join(hosts)}"))
+    if report.when == "teardown" and interceptor.blocked:
+        report.user_properties.append((BLOCKED_PROPERTY, dict(interceptor.blocked)))
+
+
+class _BlockedSummary:
+    """Sums the blocked hosts of every test (workers' too) and lists them once at the end of the run."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, int] = {}
+        self.tests: dict[str, int] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == BLOCKED_PROPERTY and isinstance(value, dict):
+                for host, n in value.items():
+                    self.hosts[host] = self.hosts.get(host, 0) + int(n)
+                    self.tests[host] = self.tests.get(host, 0) + 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.hosts:
+            return
+        terminalreporter.section("hosts blocked by the harness (not the site, not a vendor it stands in for)")
+        for host, n in sorted(self.hosts.items(), key=lambda kv: (-kv[1], kv[0])):
+            terminalreporter.write_line(f"{host}: {n} request(s) in {self.tests[host]} test(s)")
+        terminalreporter.write_line("a first-party host among them? pass it through: [site] allow = [...] in the "
+                                    "site map, or --site-allow HOST")
 
 
 def _path_for_report(config: pytest.Config, path: Path) -> str:

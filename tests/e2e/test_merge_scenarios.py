@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sites.sitemap import Person
-
-UID = "97980cfea0067"
-
 
 def browse_anonymously(device, beacons, *pages: str) -> None:
     """Visit the site map's pages ("landing", "second", "third"; a "?query" may follow), waiting for each
@@ -27,7 +23,7 @@ def sign_up(device, beacons) -> str:
     do: a site that redirects right after identify may lose that call (C23, measured by the repro),
     and the next page's call still carries both ids, which is what merges the profiles.
     """
-    uid = device.sign_up(Person(user_id=UID))
+    uid = device.sign_up()  # a new person, unique in the run (a site may reject a second account)
     if uid is None:
         uid = beacons.expect(userId=lambda value: isinstance(value, str) and value != "")[0]["userId"]
     beacons.expect(userId=uid)
@@ -36,7 +32,8 @@ def sign_up(device, beacons) -> str:
 
 def log_in(device, beacons) -> str:
     before = len(beacons.all(type="identify"))
-    return device.log_in(Person(user_id=UID)) or beacons.wait_for(type="identify", count=before + 1)[-1]["userId"]
+    # as the account this test's sign-up created (its e-mail and the userId the site made)
+    return device.log_in() or beacons.wait_for(type="identify", count=before + 1)[-1]["userId"]
 
 
 @pytest.mark.clock
