@@ -25,7 +25,7 @@ CLAIMS: dict[str, str] = {
     'C17': 'Traits cached by identify and group; traits({}) clears them for user or group (004)',
     'C18': 'context.traits goes on that one call only; it does not persist (004)',
     'C19': 'context.ip given → recorded as given; not given → the collector records the request IP (004)',
-    'C20': 'Every call carries a messageId, `timestamp` and `sentAt` from the browser, `receivedAt` (and `originalTimestamp` where missing) added by the collector — the "message_id and four timestamps" — and context (library, page, userAgent, locale, timezone) (000)',
+    'C20': 'Every call carries a messageId, `timestamp` and `sentAt` from the browser, `receivedAt` (and `originalTimestamp` where missing) added by the collector — the "message_id and four timestamps" (000). Context fields (library, page, userAgent, locale, timezone) are reported per library, not required: the seed does not name them',
     'C21': 'ready(cb) runs after load; user() / group() return id(), anonymousId(), traits() (004)',
     'C22': 'Calls made before the library loads are queued by the loader stub and sent once it loads (004)',
     'C23': 'Missing sign-ups: a redirect right after the calls loses them; the welcome-page fix and unload-safe delivery lose none (000)',

@@ -10,12 +10,13 @@ should have been sent in one line and explain a miss: :meth:`Beacons.expect`,
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.collecting.store import BeaconStore, Record, describe
+from harness.collecting.store import BeaconStore, Record, WaitTimeout, describe
 from harness.testing import matchers
 
 
@@ -73,8 +74,13 @@ class Beacons:
                                 escape=False)
         if self.pump is None:
             return self.store.wait_for(type, event, count, timeout, **filters)
+        started = time.monotonic()  # the wait is the pump loop's: its story says how long that took
         self._wait_until(lambda: len(self.store.query(type, event, **filters)) >= count, timeout)
-        return self.store.wait_for(type, event, count, 0, **filters)  # the matches, or the timeout's story
+        try:
+            return self.store.wait_for(type, event, count, 0, **filters)  # the matches, or the timeout's story
+        except WaitTimeout as exc:
+            waited = f"waited {time.monotonic() - started:.1f}s"
+            raise WaitTimeout(re.sub(r"^waited [0-9.]+s", waited, str(exc), count=1)) from None
 
     def one(self, type: str | None = None, event: str | None = None, timeout: float = 5.0,
             **filters: Any) -> Record:

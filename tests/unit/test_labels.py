@@ -112,3 +112,25 @@ def test_a_differs_table_names_claims_with_reasons(tmp_path: Path, table: str, m
 def test_a_differs_table_is_read(tmp_path: Path) -> None:
     mine = my_build(tmp_path, extra='\n[differs]\nC20 = "sends no sentAt"\nC9 = "reset keeps the id"\n')
     assert load_profile(str(mine)).differs == {"C20": "sends no sentAt", "C9": "reset keeps the id"}
+
+
+def test_a_site_mode_wait_reports_the_time_it_waited(tmp_path: Path) -> None:
+    """With interception the wait is a pump loop; its timeout said "waited 0.0s" (the store's last look)."""
+    import time
+
+    from harness.collecting.store import BeaconStore, WaitTimeout
+    from harness.testing.capture import Beacons
+
+    store = BeaconStore(":memory:")
+    try:
+        captured = Beacons(store)
+        captured.pump = lambda seconds: time.sleep(min(seconds, 0.1)) or True  # a browser with nothing to deliver
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout) as caught:
+            captured.wait_for(type="page", timeout=0.6)
+        took = time.monotonic() - started
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert message.startswith("waited 0.6s") or message.startswith(f"waited {took:.1f}s"), message
+    assert not message.startswith("waited 0.0s")
