@@ -38,7 +38,8 @@ POLL_SECONDS = 0.5  # --db --follow re-reads the file this often
 API_PAGE = 10_000  # beacons per /api/beacons request (the server's MAX_PAGE)
 # Lazily imported subcommands: a module another part of the project provides, or not yet.
 LAZY_COMMANDS = {
-    "repro": ("harness.tools.repro", "repro", "Reproduce lost sign-ups per delivery mode and flow (real browser)."),
+    "repro": ("harness.experiments.cli", "repro",
+              "Reproduce lost sign-ups per delivery mode and flow: in time / late / lost (real browser)."),
     "demo": ("harness.tools.demo", "demo", "Walk the seeds' scenarios #1-#3 and a short sign-up-loss run."),
     "browse": ("harness.tools.browse", "browse",
                "Open your own site in Chromium; its vendor traffic goes to a running harness's collector."),

@@ -190,7 +190,7 @@ def show_scenario(console: Console, scenario: Scenario, devices: list[Any], reco
 def loss_cells(profile: Any) -> list[tuple[str, str, str]]:
     """The short loss run for this library: a submit before the library loaded, a redirect right after the
     calls in the mode most likely to hold them (declared hold_ms, not unload-safe), and the seeds' fix."""
-    from harness.tools.repro import modes_of
+    from harness.experiments.shop import modes_of
 
     modes = modes_of(profile)
     risky = [m for m in profile.delivery if not m.unload_safe]
@@ -208,9 +208,10 @@ def demo(trials: int, snippet: str) -> None:
     from playwright.sync_api import sync_playwright
 
     from harness.browser import BrowserNotFound, launch_args
+    from harness.experiments.experiment import render_reasons, render_table
+    from harness.experiments.shop import DEFAULT_LATENCY_MS, CellSpec, run_cells
     from harness.server import HarnessServer
     from harness.sites.snippet import ProfileError, load_profile
-    from harness.tools.repro import DEFAULT_LATENCY_MS, CellSpec, render_reasons, render_table, run_cells
 
     try:
         profile = load_profile(snippet)
