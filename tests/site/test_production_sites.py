@@ -80,7 +80,7 @@ def _failures(output: str) -> str:
 
 
 # ---- 1. the identity suite, unchanged, on each site -----------------------------------------------------------
-@pytest.mark.long(60)
+@pytest.mark.long(25)
 @pytest.mark.parametrize("name", ["spa_consent", "cross_origin", "renamed_event"])
 def test_the_identity_suite_passes_on_a_production_like_site(name: str, tmp_path: Path) -> None:
     """0 failures; skips and xfails name why (a real difference of the site's library is a declared differs)."""
@@ -90,8 +90,10 @@ def test_the_identity_suite_passes_on_a_production_like_site(name: str, tmp_path
                                  f"--junitxml={tmp_path / 'report.xml'}"])
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
     assert done.returncode == 0, f"{name}: {summary}\n{_failures(done.stdout)}\n{done.stderr[-2000:]}"
-    passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", summary)) else 0
-    assert passed >= 25, f"too few identity tests ran against {name}: {summary}"
+    passed, xfailed = (int(m.group(1)) if (m := re.search(rf"(\d+) {word}", summary)) else 0
+                       for word in ("passed", "xfailed"))
+    # analytics-next: ~34 pass; RudderStack: ~20 pass and ~13 are its declared differences (strict xfails)
+    assert passed >= 20 and passed + xfailed >= 30, f"too few identity tests ran against {name}: {summary}"
     assert " failed" not in summary and "error" not in summary, summary
     print(f"{name}: {summary} ({seconds:.0f} s)")
 
@@ -171,46 +173,58 @@ class OwnCount:
         context.on("requestfailed", ended("failed"))
         context.on("page", page)
 
-    def verdict(self, log: TrialLog, event: str, window_s: float) -> tuple[str, float | None]:
-        """("delivered", seconds after reaching the destination) or ("lost", None), from this log alone.
+    def verdict(self, log: TrialLog, event: str, window_s: float) -> Verdict:
+        """Delivered or lost, when, and whether a re-send was needed -- from this log alone.
 
         The trial's identify is the one whose traits carry its e-mail (top-level traits, or context.traits
         for RudderStack); its sign-up track has the expected event and the same userId or anonymousId.
-        Delivered = a finished request carried each within the window after the destination was reached.
+        Delivered = a finished request carried each within the window after the destination was reached;
+        re-sent = a failed request (aborted by the navigation) had carried the same messageId first.
         """
         email = str(getattr(log.trial, "email", "")).lower()
         want_user = str(getattr(log.trial, "user_id", "") or "")
-        done = [s for s in log.requests if s.how == "finished" and s.ended is not None]
-        deadline = (log.reached or 0.0) + window_s
-        identify_at = track_at = None
+        done = sorted((s for s in log.requests if s.how == "finished" and s.ended is not None),
+                      key=lambda s: s.ended or 0.0)
+        failed_ids = {c.get("messageId") for s in log.requests if s.how == "failed" for c in s.calls}
         ids: set[tuple[str, str]] = set()
-        for seen in sorted(done, key=lambda s: s.ended or 0.0):
+        found: dict[str, tuple[float, Any]] = {}  # "identify" / "track" -> (finished at, messageId)
+        for seen in done:
             for call in seen.calls:
                 traits = {**((call.get("context") or {}).get("traits") or {}), **(call.get("traits") or {})}
                 mine = str(traits.get("email", "")).lower() == email or (want_user and call.get("userId") == want_user)
-                if call.get("type") == "identify" and mine:
-                    ids.add(("userId", str(call.get("userId"))))
-                    ids.add(("anonymousId", str(call.get("anonymousId"))))
-                    identify_at = identify_at if identify_at is not None else seen.ended
-        for seen in sorted(done, key=lambda s: s.ended or 0.0):
+                if call.get("type") == "identify" and mine and "identify" not in found:
+                    ids |= {("userId", str(call.get("userId"))), ("anonymousId", str(call.get("anonymousId")))}
+                    found["identify"] = (seen.ended or 0.0, call.get("messageId"))
+        for seen in done:
             for call in seen.calls:
                 same = {("userId", str(call.get("userId"))), ("anonymousId", str(call.get("anonymousId")))} & ids
-                if call.get("type") == "track" and call.get("event") == event and same:
-                    track_at = track_at if track_at is not None else seen.ended
-        if identify_at is None or track_at is None or log.reached is None:
-            return "lost", None
-        last = max(identify_at, track_at)
-        return ("delivered", round(last - log.reached, 2)) if last <= deadline else ("lost", None)
+                if call.get("type") == "track" and call.get("event") == event and same and "track" not in found:
+                    found["track"] = (seen.ended or 0.0, call.get("messageId"))
+        if len(found) < 2 or log.reached is None:
+            return Verdict("lost")
+        last = max(at for at, _ in found.values())
+        if last > log.reached + window_s:
+            return Verdict("lost")
+        return Verdict("delivered", round(last - log.reached, 2), any(mid in failed_ids for _, mid in found.values()))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # delivered | lost
+    after_s: float | None = None  # the later of the two finished this long after the destination was reached
+    resent: bool = False
 
 
 REPRO_CASES = {  # site -> (sign-up event, window in s, what this test expects of every trial)
     "spa_consent": ("Signed Up", 6.0, {"in_time"}),  # a client-side route: nothing ever leaves the page
-    "cross_origin": ("Signed Up", 6.0, {"in_time", "late"}),  # analytics-next re-sends ~1 s after ready
+    # analytics-next re-sends what the redirect cut off ~0.5-1 s after the next page's ready (late, or in time
+    # within the grace); a sign-up whose calls never left the page nor reached its storage queue is lost
+    "cross_origin": ("Signed Up", 15.0, {"in_time", "late", "lost"}),
     "renamed_event": ("Account Created", 20.0, {"late"}),  # RudderStack re-sends ~10 s after the next page loads
 }
 
 
-@pytest.mark.long(45)
+@pytest.mark.long(20)
 @pytest.mark.parametrize("name", sorted(REPRO_CASES))
 def test_the_repros_per_trial_outcome_agrees_with_an_independent_count(name: str) -> None:
     from harness.experiments.site import run_site_signup_loss
@@ -226,38 +240,44 @@ def test_the_repros_per_trial_outcome_agrees_with_an_independent_count(name: str
         report = run_site_signup_loss(mapped, load_profile(mapped.library), submits=["ready"], trials=trials,
                                       parallel=trials, window_s=window_s, on_context=count)
     (cell,) = report.cells
-    outcomes = {t.id: t.outcome for t in cell.details}
-    assert len(count.logs) == trials == len(outcomes), (len(count.logs), outcomes)
+    repro = {t.id: t for t in cell.details}
+    assert len(count.logs) == trials == len(repro), (len(count.logs), list(repro))
     rows = []
     for log in count.logs:
-        mine, after_s = count.verdict(log, event, window_s)
-        theirs = outcomes[log.trial.id]
-        rows.append((getattr(log.trial, "email", "?"), theirs, mine, after_s, getattr(log.trial, "delay_ms", None),
-                     [(s.how, [c.get("type") + (f":{c['event']}" if c.get("event") else "") for c in s.calls])
-                      for s in log.requests]))
-    print(f"\n{name}: repro vs own count (email, repro, own, own s after destination, repro late delay ms)")
-    for row in rows:
-        print("  ", *row[:5])
+        theirs, mine = repro[log.trial.id], count.verdict(log, event, window_s)
+        last = theirs.last_arrival_ms
+        rows.append((theirs.email, theirs.outcome, None if last is None else round(last / 1000, 2), mine.outcome,
+                     mine.after_s, mine.resent))
+    print(f"\n{name}: per trial (e-mail, repro outcome, repro last arrival s, own verdict, own s, own re-sent)")
+    for row, log in zip(rows, count.logs, strict=True):
+        print("  ", *row)
+        if row[1] != "in_time":  # how the calls went: each request's end and the calls it carried
+            print("     ", [(s.how, round(s.started - (log.reached or s.started), 2),
+                            [f"{c.get('type')}:{c.get('event') or ''}" for c in s.calls]) for s in log.requests])
     assert all(theirs != "error" for _, theirs, *_ in rows), rows
-    assert all((theirs in ("in_time", "late")) == (mine == "delivered") for _, theirs, mine, *_ in rows), rows
+    # in time or late (delivered within the window) vs lost: the same answer per trial
+    assert all((theirs in ("in_time", "late")) == (mine == "delivered") for _, theirs, _, mine, *_ in rows), rows
+    # ... at the same moment (the repro times the collector's arrival, this test the browser's finished request)
+    assert all(abs(at - own) < 1.0 for _, _, at, _, own, _ in rows if at is not None and own is not None), rows
     assert {theirs for _, theirs, *_ in rows} <= expected, f"{name}: measured {rows}"
 
 
 # ---- 3. a site whose library never loads --------------------------------------------------------------------------
-@pytest.mark.long(40)
+@pytest.mark.long(12)
 def test_repro_on_a_site_without_a_library_reports_errors_not_losses() -> None:
     with serve("no_library") as site:
         done, _ = _nested(["harness", "repro", "signup-loss", "--site-url", site.url, "--site-map",
                            str(site_map("no_library")), "--trials", "2", "--submit", "ready", "--window", "3",
-                           "--format", "json"], timeout=300)
+                           "--latency-ms", "0", "--format", "json"], timeout=300)
     assert done.returncode != 0, done.stdout[-2000:]
     report = json.loads(done.stdout)
     for cell in report["cells"]:
         assert cell["errors"] == cell["trials"] == 2 and cell["lost"] == 0 and cell["delivered"] == 0, cell
         assert cell["error_reasons"], cell
+    assert "every trial was an error" in done.stderr, done.stderr[-2000:]
 
 
-@pytest.mark.long(40)
+@pytest.mark.long(17)
 def test_the_suite_on_a_site_without_a_library_says_so_once_and_stops() -> None:
     with serve("no_library") as site:
         done, seconds = _nested(["pytest", "tests/e2e", "--site-url", site.url, "--site-map",
@@ -266,4 +286,5 @@ def test_the_suite_on_a_site_without_a_library_says_so_once_and_stops() -> None:
     output = done.stdout + done.stderr
     assert done.returncode != 0, output[-3000:]
     assert output.count("no library on this page") == 1, output[-6000:]
-    assert seconds < 60, f"the run took {seconds:.0f} s: every test waited for the library on its own"
+    assert "cdn.unknown-vendor.example" in output, "the stop names the blocked host the library came from"
+    assert seconds < 45, f"the run took {seconds:.0f} s: every test waited for the library on its own"
