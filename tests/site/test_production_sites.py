@@ -288,3 +288,62 @@ def test_the_suite_on_a_site_without_a_library_says_so_once_and_stops() -> None:
     assert output.count("no library on this page") == 1, output[-6000:]
     assert "cdn.unknown-vendor.example" in output, "the stop names the blocked host the library came from"
     assert seconds < 45, f"the run took {seconds:.0f} s: every test waited for the library on its own"
+
+
+# ---- the sites behave as their docstrings say (plain Playwright; every non-loopback request is refused) -----------
+def _offline(context: Any) -> Any:
+    """Only the fixture sites answer: every other host is aborted (the vendors' libraries never load here)."""
+    context.route("**/*", lambda route, request: route.continue_()
+                  if urlsplit(request.url).hostname in ("127.0.0.1", "api.localhost") else route.abort())
+    return context
+
+
+def test_cross_origin_site_rejects_a_second_account_with_the_same_email(browser: Any) -> None:
+    with serve("cross_origin") as site:
+        context = _offline(browser.new_context())
+        page = context.new_page()
+        page.goto(site.url + "/join")
+        page.fill("#join-name", "Ann")
+        page.fill("#join-email", "Ann@Example.test")
+        page.click("#join-submit")
+        page.wait_for_url("**/dashboard?new=1&member=u*")
+        member = page.text_content("#member-id")
+        assert member and member.startswith("u") and f"member={member}" in page.url
+        page.goto(site.url + "/join")
+        page.fill("#join-name", "Ann again")
+        page.fill("#join-email", "ann@example.TEST")
+        page.click("#join-submit")
+        page.wait_for_selector("#join-error:has-text('email taken')")
+        assert "/join" in page.url
+        page.goto(site.url + "/signin")
+        page.fill("#signin-email", "nobody@example.test")
+        page.click("#signin-submit")
+        page.wait_for_selector("#signin-error:has-text('no such account')")
+        page.fill("#signin-email", "ANN@example.test")
+        page.click("#signin-submit")
+        page.wait_for_url("**/dashboard?login=1**")
+        assert page.text_content("#member-id") == member, "sign-in is the account the sign-up created"
+        context.close()
+
+
+def test_spa_consent_is_remembered_and_clearing_storage_brings_the_banner_back(browser: Any) -> None:
+    with serve("spa_consent") as site:
+        context = _offline(browser.new_context())
+        page = context.new_page()
+        snippet_ran = "() => Array.isArray(window.analytics) && window.analytics.invoked === true"
+        page.goto(site.url + "/pricing")  # a deep link: the shell answers every route
+        assert page.is_visible("#consent-accept") and not page.evaluate(snippet_ran)
+        page.click("#consent-accept")
+        assert page.evaluate(snippet_ran), "accepting runs the held-back snippet"
+        queued = "() => window.analytics.filter(c => c[0] === 'page').length"
+        assert page.evaluate(queued) == 1
+        page.click("header a[href='/join']")  # a client-side route: no document load, one more page() call
+        page.wait_for_url("**/join")
+        assert page.evaluate(queued) == 2 and page.evaluate(snippet_ran)
+        page.reload()
+        assert page.query_selector("#consent-accept") is None and page.evaluate(snippet_ran), "consent remembered"
+        page.evaluate("() => localStorage.clear()")
+        context.clear_cookies()
+        page.reload()
+        assert page.is_visible("#consent-accept") and not page.evaluate(snippet_ran), "cleared storage: asked again"
+        context.close()
