@@ -8,7 +8,6 @@ clicks the app's link instead of navigating, so the route's page call is exercis
 from __future__ import annotations
 
 import pytest
-
 from support import is_uuid, path_of
 
 MARK_JS = "() => { window.__harnessSameDocument = true; }"
