@@ -237,7 +237,8 @@ async def run_trial(browser: Any, base_url: str, watch: ShopWatch, mode: str, fl
     loop = asyncio.get_running_loop()
     started = loop.time()
     user_id = uuid.uuid4().hex[:13]
-    trial = Trial(id=trial_id or user_id, user_id=user_id, email=f"{user_id}@repro.example",
+    trial_id = trial_id or user_id
+    trial = Trial(id=trial_id, user_id=user_id, email=f"repro+{trial_id}@example.test",
                   expected=[c.label for c in watch.expected])
     arrived = watch.expect(trial.user_id)
     profile = profile or load_profile()
