@@ -279,7 +279,7 @@ async def run_trial(browser: Any, base_url: str, watch: ShopWatch, mode: str, fl
             await page.wait_for_url(_at_destination(flow), wait_until="commit", timeout=navigate_ms)
         except Exception:
             submitted = await _submitted(page)
-            if submit == "ready" and submitted is not None and submitted.get("library") is False:
+            if submit == "ready" and (submitted is None or submitted.get("library") is False):
                 raise RuntimeError("no library on the sign-up page at a ready submit") from None
             raise RuntimeError(f"the destination never came within {navigate_ms / 1000:g} s"
                                + ("" if submitted else " (the form was never submitted)")) from None
