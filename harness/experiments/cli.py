@@ -49,7 +49,7 @@ def _counts(trials: str, parallel: str | None) -> tuple[int | None, int | None]:
 
 
 @repro.command("signup-loss")
-@click.option("--trials", default=str(DEFAULT_TRIALS), show_default=True,
+@click.option("--trials", default=str(DEFAULT_TRIALS), show_default=True, metavar="N|auto",
               help="sign-ups per cell (each a new browser context, a new person), or 'auto': batches until the "
                    "cell's 95 % loss interval is at most --ci-width points wide or --max-trials ran")
 @click.option("--window", "window", default=DEFAULT_WINDOW_S, show_default=True, type=click.FloatRange(0.5, 600),
@@ -69,7 +69,7 @@ def _counts(trials: str, parallel: str | None) -> tuple[int | None, int | None]:
               help="delay on collector replies and on the library script (ms); a comma list runs each")
 @click.option("--submit", "submit", default="early,ready", show_default=True,
               help="when the person submits: early (DOMContentLoaded, library may still be loading), ready")
-@click.option("--parallel", default=None,
+@click.option("--parallel", default=None, metavar="N|auto",
               help="browser contexts at once, or 'auto' (from the cores) [default: min(trials, 10); 4 on a site]")
 @click.option("--ci-width", default=DEFAULT_CI_WIDTH, show_default=True, type=click.FloatRange(1, 100),
               help="--trials auto: stop a cell once its loss interval is this many percentage points wide")
