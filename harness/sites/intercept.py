@@ -191,15 +191,9 @@ class Interceptor:
         The CORS answer is the page's own origin with credentials (a control plane asked with an
         Authorization header is preflighted; RudderStack's sourceConfig is).
         """
-        asked = {k.lower(): v for k, v in (headers or {}).items()}
-        origin = asked.get("origin")
-        cors = {"access-control-allow-origin": origin, "access-control-allow-credentials": "true",
-                "vary": "Origin"} if origin else {"access-control-allow-origin": "*"}
         if method == "OPTIONS":
-            return {"status": 204, "body": "", "headers": {
-                **cors, "access-control-allow-methods": "GET, POST, OPTIONS",
-                "access-control-allow-headers": asked.get("access-control-request-headers", "*"),
-                "access-control-max-age": "600"}}
+            return self.preflight_reply(headers)
+        cors = _cors(headers)
         path = tail.split("?", 1)[0]
         served = vendor.profile.serve(path)
         if served is None:
@@ -220,6 +214,20 @@ class Interceptor:
             asset_origin=f"{urlsplit(vendor.prefix).scheme}://{urlsplit(vendor.prefix).netloc}",
             cdn_url=vendor.prefix.rstrip("/"), asset_url=vendor.prefix)
         return {"status": 200, "body": body, "content_type": served.route.content_type, "headers": cors}
+
+    def preflight_reply(self, headers: dict[str, str] | None) -> dict[str, Any]:
+        """``route.fulfill`` keywords for a CORS preflight to a vendor host: the page's origin is allowed."""
+        asked = {k.lower(): v for k, v in (headers or {}).items()}
+        return {"status": 204, "body": "", "headers": {
+            **_cors(headers), "access-control-allow-methods": "GET, POST, OPTIONS",
+            "access-control-allow-headers": asked.get("access-control-request-headers", "*"),
+            "access-control-max-age": "600"}}
+
+    def ack_reply(self, headers: dict[str, str] | None) -> dict[str, Any]:
+        """``route.fulfill`` keywords for a beacon the vendor accepts: 200 ``{"success": true}``, as
+        Segment's API answers (RudderStack's data plane and the others look at the status only)."""
+        return {"status": 200, "body": '{"success": true}', "content_type": "application/json",
+                "headers": _cors(headers)}
 
     def forward(self, path: str, headers: dict[str, str], device: str) -> tuple[str, dict[str, str]]:
         """The collector URL and headers a captured request is replayed with (its own device id as cookie)."""
@@ -289,3 +297,11 @@ class Interceptor:
     def summary(self) -> dict[str, Any]:
         return {"captured": dict(self.captured), "served": dict(self.served), "blocked": dict(self.blocked),
                 "aborted": dict(self.aborted), "passed": dict(self.passed)}
+
+
+def _cors(headers: dict[str, str] | None) -> dict[str, str]:
+    """The CORS answer a vendor gives: the page's own origin with credentials (else any origin)."""
+    origin = {k.lower(): v for k, v in (headers or {}).items()}.get("origin")
+    if origin:
+        return {"access-control-allow-origin": origin, "access-control-allow-credentials": "true", "vary": "Origin"}
+    return {"access-control-allow-origin": "*"}
