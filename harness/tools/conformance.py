@@ -266,7 +266,12 @@ def render(columns: Sequence[Column], command: str, when: datetime | None = None
         lines += ["", "## Notes", ""] + notes
     lines += ["", "## Missing sign-ups, measured per library", "",
               "`harness repro signup-loss` for each library's default delivery: sign-ups submitted at "
-              "DOMContentLoaded (*early*) or once the library is ready (*ready*), then the flow's redirect.", ""]
+              "DOMContentLoaded (*early*) or once the library is ready (*ready*), then the flow's redirect; the "
+              "person stays on the destination for the window. *In time*: every expected call stored by the time "
+              "the destination's library was ready; *late*: all stored within the window, some later (a re-send "
+              "from the library's saved queue); *lost*: a call never arrived within the window; *errors*: trials "
+              "that could not measure (never counted as losses). Loss is over the trials that measured, with its "
+              "95 % Wilson interval ([signup-loss.md](signup-loss.md)).", ""]
     for column in columns:
         lines += _loss_table(column)
     return "\n".join(lines).rstrip() + "\n"
@@ -280,12 +285,18 @@ def _loss_table(column: Column) -> list[str]:
     if not cells:
         return [f"- **{column.profile}**: not measured in this run", ""]
     summary = ((loss.get("settings") or {}).get("delivery") or {}).get(modes[0], "") if modes else ""
+    window = (loss.get("settings") or {}).get("window_s")
     out = [f"**{column.profile}**, default delivery `{modes[0] if modes else '?'}`"
+           + (f", window {window:g} s" if isinstance(window, int | float) else "")
            + (f": {_cell_text(summary)}" if summary else ""), "",
-           "| flow | submit | trials | delivered | lost | duplicated | loss |", "|---|---|---|---|---|---|---|"]
+           "| flow | submit | trials | in time | late | lost | errors | duplicated | loss (95 % interval) |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
+        ci = c.get("loss_ci")
+        interval = f" ({ci[0]:g}–{ci[1]:g} %)" if isinstance(ci, list) and len(ci) == 2 else ""
         out.append(f"| {c.get('flow')} | {c.get('submit')} | {c.get('trials')} | {c.get('delivered')} | "
-                   f"{c.get('lost')} | {c.get('duplicated')} | {c.get('loss_pct')} % |")
+                   f"{c.get('late', 0)} | {c.get('lost')} | {c.get('errors', 0)} | {c.get('duplicated')} | "
+                   f"{c.get('loss_pct')} %{interval} |")
     return out + [""]
 
 
@@ -350,9 +361,10 @@ def run_profiles(profiles: Sequence[SnippetProfile], tests: Iterable[str], worke
         return [Column.from_dict(json.loads(f.read_text())) for f in files], done.returncode
 
 
-def measure_loss(profile: str, trials: int, root: Path) -> dict[str, Any] | None:
+def measure_loss(profile: str, trials: int, root: Path, mode: str | None = None) -> dict[str, Any] | None:
+    """The repro's JSON for ``profile`` (only its ``mode``, the default delivery the matrix shows, when given)."""
     cmd = [sys.executable, "-m", "harness", "repro", "signup-loss", "--snippet", profile, "--trials", str(trials),
-           "--format", "json"]
+           "--format", "json", *(["--modes", mode] if mode else [])]
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
     try:
         return json.loads(done.stdout)
@@ -430,7 +442,9 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
         if loss_trials:
             click.echo(f"conformance: measuring sign-up loss for {profile.name} ({loss_trials} trials per cell) "
                        "...", err=True)
-            column.loss = measure_loss(_spec(profile), loss_trials, ROOT)
+            from harness.experiments.shop import modes_of
+
+            column.loss = measure_loss(_spec(profile), loss_trials, ROOT, modes_of(profile)[0])
         statuses = [column.cell(cid).status for cid in CLAIMS]
         broken = broken or FAILS in statuses
         click.echo(f"conformance: {column.profile}: " + ", ".join(

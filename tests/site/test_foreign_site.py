@@ -98,7 +98,8 @@ def test_repro_finds_the_redirect_loss_on_the_site(acme: ForeignSite) -> None:
     """Submitting before the vendor's library arrives, then the site's redirect: every sign-up lost."""
     done = subprocess.run(
         [sys.executable, "-m", "harness", "repro", "signup-loss", "--site-url", acme.url, "--site-map",
-         str(SITE_MAP), "--trials", "3", "--submit", "early,ready", "--latency-ms", "0", "--format", "json"],
+         str(SITE_MAP), "--trials", "3", "--submit", "early,ready", "--latency-ms", "0", "--window", "5",
+         "--format", "json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
