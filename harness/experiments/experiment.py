@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import inspect
 import json
 import math
 import os
@@ -33,7 +34,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -682,3 +683,15 @@ def render_html(report: LossReport) -> str:
                      f"{html.escape(cell.why)}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+SUBMITS = ("early", "ready")  # when the person submits: at once (the library may still be loading), or once ready
+OnContext = Callable[[Any, Trial], Awaitable[None] | None]  # (BrowserContext, Trial): before the first page
+
+
+async def call_hook(hook: OnContext | None, context: Any, trial: Trial) -> None:
+    """A caller's ``on_context`` hook (a test's own request log), awaited when it returns an awaitable."""
+    if hook is not None:
+        result = hook(context, trial)
+        if inspect.isawaitable(result):
+            await result

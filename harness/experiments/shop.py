@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,13 +36,16 @@ from harness.experiments.experiment import (
     DEFAULT_WINDOW_S,
     IN_TIME_GRACE_MS,
     SIGNED_UP,
+    SUBMITS,
     ArrivalWatch,
     Cell,
     Expected,
     LossReport,
+    OnContext,
     RequestLog,
     Trial,
     auto_parallel,
+    call_hook,
     classify,
     error_text,
     expected_calls,
@@ -59,7 +61,6 @@ from harness.sites.site import DELIVERY_COOKIE, FLOWS, LIBRARY_FILE
 from harness.sites.snippet import ASSET_PREFIX, SnippetProfile, load_profile
 from harness.tools.usage import parse_int
 
-SUBMITS = ("early", "ready")
 DEFAULT_LATENCY_MS = 300
 DEFAULT_TRIALS = 5
 DEFAULT_MODE = "default"  # the one mode of a profile that declares none
@@ -67,7 +68,6 @@ DEFAULT_PARALLEL = 10  # contexts at once in the one browser: ~0.2 CPU-s each in
 REQUEST_SETTLE_S = 0.05  # let Playwright report requests the page issued just before ready() returned
 SETTLE_IDLE_S = 1.0  # at most this long for collector requests in flight once all arrived (re-sends: duplicates)
 
-OnContext = Callable[[Any, Trial], Awaitable[None] | None]  # (BrowserContext, Trial): before the first page
 
 # The simulated person. Runs in every page of the trial's context; acts once, on the sign-up form.
 USER_SCRIPT = """(() => {
@@ -223,13 +223,6 @@ class ShopWatch(ArrivalWatch):
         return count
 
 
-async def _call_hook(hook: OnContext | None, context: Any, trial: Trial) -> None:
-    if hook is not None:
-        result = hook(context, trial)
-        if inspect.isawaitable(result):
-            await result
-
-
 async def run_trial(browser: Any, base_url: str, watch: ShopWatch, mode: str, flow: str, submit: str,
                     latency_ms: int, profile: SnippetProfile | None = None, window_s: float = DEFAULT_WINDOW_S,
                     trial_id: str | None = None, on_context: OnContext | None = None) -> Trial:
@@ -254,7 +247,7 @@ async def run_trial(browser: Any, base_url: str, watch: ShopWatch, mode: str, fl
         left = asyncio.Event()
         if submit == "early":
             await context.route(is_library_file, _hold_on_signup(left))
-        await _call_hook(on_context, context, trial)
+        await call_hook(on_context, context, trial)
         page = await context.new_page()
         inflight: set[Any] = set()
         idle = asyncio.Event()

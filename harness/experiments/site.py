@@ -43,12 +43,15 @@ from harness.experiments.experiment import (
     DEFAULT_WINDOW_S,
     IN_TIME_GRACE_MS,
     SIGNED_UP,
+    SUBMITS,
     ArrivalWatch,
     Cell,
     Expected,
     LossReport,
+    OnContext,
     RequestLog,
     Trial,
+    call_hook,
     classify,
     error_text,
     expected_calls,
@@ -60,10 +63,10 @@ from harness.experiments.experiment import (
     storage_evidence,
     tally,
 )
-from harness.experiments.shop import SUBMITS, OnContext, _call_hook
 from harness.sites.intercept import Interceptor, vendor_hosts
 from harness.sites.sitemap import Person, SiteMap
 from harness.sites.snippet import SnippetProfile, available, load_profile
+from harness.sites.steps import ready_script, run_steps_async
 
 FLOW = "site"
 MODE = "as shipped"
@@ -98,24 +101,7 @@ class SiteWatch(ArrivalWatch):
 
 def expected_for(site: SiteMap, event: str | None = None) -> tuple[Expected, ...]:
     """``[signup] expect`` when the map gives it (it wins over ``--event``), else identify + track event."""
-    expect = getattr(site.signup, "expect", ()) if site.signup is not None else ()
-    return expected_calls(expect or (), event or SIGNED_UP)
-
-
-def _person(run: str, n: int) -> Person:
-    unique = getattr(Person, "unique", None)
-    if unique is not None:
-        return unique(run, n)
-    return Person(name=f"Repro Person {run} {n}", email=f"repro+{run}-{n}@example.test", n=n,
-                  user_id=f"u-{run}-{n}")
-
-
-async def _steps(page: Any, steps: Sequence[Any], person: Person, base_url: str, ready: str | None) -> None:
-    if not steps:
-        return
-    from harness.sites.steps import run_steps_async
-
-    await run_steps_async(page, steps, person, base_url, ready)
+    return expected_calls(site.signup.expect if site.signup is not None else (), event or SIGNED_UP)
 
 
 async def run_site_trial(browser: Any, site: SiteMap, interceptor: Interceptor, watch: SiteWatch, submit: str,
@@ -123,14 +109,12 @@ async def run_site_trial(browser: Any, site: SiteMap, interceptor: Interceptor, 
                          person: Person | None = None, trial_id: str | None = None,
                          on_context: OnContext | None = None) -> Trial:
     """One unique person signs up on the site and stays on the destination for the window."""
-    from harness.sites.steps import ready_script
-
     loop = asyncio.get_running_loop()
     started = loop.time()
     device = uuid.uuid4().hex
     form = site.signup
     assert form is not None
-    person = person or _person(uuid.uuid4().hex[:8], 1)
+    person = person or Person.unique(uuid.uuid4().hex[:8], 1)
     trial = Trial(id=trial_id or device[:12], user_id=form.user_id_for(person) or "", email=person.email,
                   device=device, expected=[c.label for c in watch.expected])
     arrived = watch.expect(device)
@@ -197,11 +181,11 @@ async def run_site_trial(browser: Any, site: SiteMap, interceptor: Interceptor, 
                     interceptor.note("captured", request.url)
 
         await context.route("**/*", handle)
-        await _call_hook(on_context, context, trial)  # after our route: a test's own route sees requests first
+        await call_hook(on_context, context, trial)  # after our route: a test's own route sees requests first
         page = await context.new_page()
         navigate_ms = 15_000 + 4 * latency_ms
         await page.goto(site.url + person.fill(form.url), wait_until="domcontentloaded", timeout=navigate_ms)
-        await _steps(page, getattr(site, "before", ()), person, site.url, ready_bool)
+        await run_steps_async(page, site.before, person, site.url, ready_bool)
         if submit == "ready":
             ok = await page.evaluate(ready_bool, int(SIGNUP_READY_S * 1000) + 4 * latency_ms)
             if not ok:
@@ -211,7 +195,7 @@ async def run_site_trial(browser: Any, site: SiteMap, interceptor: Interceptor, 
         try:
             for selector, value in form.fields.items():
                 await page.fill(selector, person.fill(value), timeout=navigate_ms)
-            await _steps(page, getattr(form, "steps", ()), person, site.url, ready_bool)
+            await run_steps_async(page, form.steps, person, site.url, ready_bool)
             await page.click(form.submit, no_wait_after=True, timeout=navigate_ms)
         except Exception as exc:
             raise RuntimeError(f"the submit never happened: {error_text(exc)}") from None
@@ -273,7 +257,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
     from harness.browser import launch_args
 
     interceptor = Interceptor(harness_url=server.base_url, site_url=site.url, vendors=vendor_hosts(_profiles(library)),
-                              capture_hosts=tuple(capture_hosts), allow=tuple(getattr(site, "allow", ())))
+                              capture_hosts=tuple(capture_hosts), allow=site.allow)
     watch = SiteWatch(asyncio.get_running_loop(), expected)
     unsubscribe = server.store.subscribe(watch.listener)
     unsubscribe_duplicates = server.store.subscribe_duplicates(watch.duplicate)
@@ -294,7 +278,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
                             n = next(counter)
                             async with gate:
                                 trial = await run_site_trial(browser, site, interceptor, watch, submit, latency,
-                                                             library, window_s, _person(run, n), f"{run}-{n:04d}",
+                                                             library, window_s, Person.unique(run, n), f"{run}-{n:04d}",
                                                              on_context)
                             done.append(trial)
                             if progress:
