@@ -24,6 +24,7 @@ import pytest
 
 from harness import browser as browser_mod
 from harness import timebase
+from harness.identity.matrix import DECLARED
 from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
 from harness.sites.intercept import Interceptor, vendor_hosts
@@ -31,6 +32,7 @@ from harness.sites.sitemap import SHOP_MAP, MissingFlow, People, Person, SiteMap
 from harness.sites.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, library_mismatch, load_profile
 from harness.sites.steps import StepFailed, ready_script, run_steps
 from harness.testing.capture import Beacons
+from harness.testing.conformance import annotate, claims_of
 from harness.testing.device import Device, context_options
 from harness.testing.matchers import MeasuredDifference
 from harness.tools.usage import UsageProblem, check_store_path, one_line
@@ -292,7 +294,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_INSTANT] = Instant(start, config.getoption("--harness-timezone", None))
     out, check = config.getoption("--conformance-out", None), config.getoption("--conformance-check", None)
     if (out or check) and not hasattr(config, "workerinput"):  # the controller collects the xdist reports
-        from harness.tools.conformance import Recorder
+        from harness.testing.conformance import Recorder
 
         names = [p.name for p in session_profiles(config)]
         config.pluginmanager.register(Recorder(names, Path(out) if out else None, Path(check) if check else None),
@@ -359,7 +361,6 @@ def differs_reason(library: str, reason: str, issue: str = "", declared: bool = 
     return f"{library} differs{DECLARED if declared else ''}: {reason}" + (f" (upstream: {issue})" if issue else "")
 
 
-DECLARED = " (declared)"  # in an xfail reason: the profile's [differs] table declared it, no test mark
 
 
 def _apply_differs(item: pytest.Item, mark: pytest.Mark, profile: SnippetProfile) -> None:
@@ -675,8 +676,6 @@ def declared_differences(item: pytest.Item) -> dict[str, str]:
     is the known difference, an xfail shown as *differs (declared)* in the matrix; any other failure still
     fails, and a pass is a pass.
     """
-    from harness.tools.conformance import claims_of
-
     differs = item_profile(item).differs
     return {cid: differs[cid] for cid in claims_of(item) if cid in differs}
 
@@ -691,9 +690,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if interceptor is not None:
         _report_blocked(report, interceptor)
     if item.config.getoption("--conformance-out") or item.config.getoption("--conformance-check"):
-        from harness.tools.conformance import annotate
-
-        annotate(item, report, call)
+        annotate(item, report, call, item_profile(item).name, declared_differences(item))
     if report.when != "call" or not report.failed:
         return
     captured = getattr(item, "funcargs", {}).get("beacons")
