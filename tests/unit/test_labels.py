@@ -77,7 +77,7 @@ def test_the_library_the_beacons_name_must_be_the_profiles(tmp_path: Path) -> No
 
 def test_a_mislabelled_run_fails_loudly(tmp_path: Path) -> None:
     """A profile declaring one library while the page runs another (intilery.js): the first test that captures
-    a beacon fails naming both, and the profile's later tests fail at once instead of reporting under it."""
+    a beacon fails naming both, and so does every other test of that profile: none reports under it."""
     mine = my_build(tmp_path, context_name="my-build.js")
     project = tmp_path / "project"
     project.mkdir()
@@ -92,7 +92,7 @@ def test_a_mislabelled_run_fails_loudly(tmp_path: Path) -> None:
     assert done.returncode == 1, out[-3000:]
     assert "the beacons were sent by 'intilery.js' (context.library.name), but --snippet my-build declares its " \
            "[library] context_name 'my-build.js'" in out, out[-3000:]
-    assert "ERROR at teardown of test_first" in out and "ERROR at setup of test_second" in out, out[-3000:]
+    assert "ERROR at teardown of test_first" in out and "ERROR at teardown of test_second" in out, out[-3000:]
 
 
 @pytest.mark.parametrize(("table", "message"), [
