@@ -55,6 +55,7 @@ class Beacons:
         a Playwright call: ``pump`` (set by the plugin in site mode) waits for the browser's next finished
         request, then the store is looked at again.
         """
+        __tracebackhide__ = True
         if self.pump is None:
             return self.store.wait_until(predicate, timeout)
         deadline = time.monotonic() + timeout
@@ -70,10 +71,14 @@ class Beacons:
     def wait_for(self, type: str | None = None, event: str | None = None, count: int = 1,
                  timeout: float = 5.0, **filters: Any) -> list[Record]:
         """Wait until ``count`` beacons have this type/event and these exact field values; return them."""
+        __tracebackhide__ = True
         matchers.check_keywords("wait_for", filters, {"a wait": "timeout", "a count": "count", "the start": "since"},
                                 escape=False)
         if self.pump is None:
-            return self.store.wait_for(type, event, count, timeout, **filters)
+            try:
+                return self.store.wait_for(type, event, count, timeout, **filters)
+            except WaitTimeout as exc:  # raised again here: the report shows no store source
+                raise WaitTimeout(str(exc)) from None
         started = time.monotonic()  # the wait is the pump loop's: its story says how long that took
         self._wait_until(lambda: len(self.store.query(type, event, **filters)) >= count, timeout)
         try:
@@ -85,10 +90,12 @@ class Beacons:
     def one(self, type: str | None = None, event: str | None = None, timeout: float = 5.0,
             **filters: Any) -> Record:
         """Wait for a matching beacon and return the first one."""
+        __tracebackhide__ = True
         matchers.check_keywords("one", filters, {"a wait": "timeout", "the start": "since"}, escape=False)
         return self.wait_for(type, event, 1, timeout, **filters)[0]
 
     def all(self, type: str | None = None, event: str | None = None, **filters: Any) -> list[Record]:
+        __tracebackhide__ = True
         matchers.check_keywords("all", filters, {"the start": "since"}, escape=False)
         return self.store.query(type, event, **filters)
 
@@ -140,6 +147,7 @@ class Beacons:
         names ``timeout=``). ``fields`` holds top-level fields outside the analytics.js set. On
         timeout, AssertionError lists the closest captured messages and the fields that differed.
         """
+        __tracebackhide__ = True  # a failure reads as the test's line, not the harness's source
         matchers.check_keywords("expect", partial, {"a wait": "timeout", "a count": "count"})
         spec = matchers.build_spec(type, event, {**partial, **(fields or {})})
         found: list[Record] = []
@@ -166,6 +174,7 @@ class Beacons:
         through is not "none"); ``since="now"`` or ``since=beacons.mark()`` looks only at later ones.
         Keywords as in :meth:`expect` (``timeout=`` here is a TypeError naming ``within=``).
         """
+        __tracebackhide__ = True
         matchers.check_keywords("expect_none", partial, {"a wait": "within", "the start": "since"})
         spec = matchers.build_spec(type, event, {**partial, **(fields or {})})
         after = self.mark() if since == "now" else (since or None)
@@ -187,6 +196,7 @@ class Beacons:
         Each step is a spec dict: ``{"type": "identify", "userId": "u1"}``, ``{"event": "Signed Up"}``.
         A miss names the step not found and the message after which it was looked for.
         """
+        __tracebackhide__ = True
         specs = [matchers.build_spec(partial=step) for step in steps]
         matched: list[Record] = []
         failed: list[int] = [0]
@@ -230,6 +240,7 @@ class Beacons:
     # ---- tracking plan ------------------------------------------------------------------------
     def violations(self) -> list[Any]:
         """Tracking-plan violations (harness.identity.lint.Violation) among the captured messages."""
+        __tracebackhide__ = True
         from harness.identity.lint import violations
 
         if self.plan is None:
@@ -238,6 +249,7 @@ class Beacons:
 
     def assert_no_violations(self) -> None:
         """Fail, listing each violation (message, field, rule), when any captured message breaks the plan."""
+        __tracebackhide__ = True
         found = self.violations()
         if not found:
             return
@@ -261,6 +273,7 @@ class Beacons:
         ``mask`` names more volatile fields (``["properties.order_id"]``); they are numbered so
         equal values must stay equal.
         """
+        __tracebackhide__ = True
         from harness.testing import snapshot
 
         matchers.check_keywords("match_snapshot", filters, {"extra masks": "mask"})

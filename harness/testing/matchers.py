@@ -54,6 +54,7 @@ def check_keywords(method: str, partial: Mapping[str, Any], params: Mapping[str,
     ``params`` maps a kind in :data:`PARAMETER_HINTS` ("a wait", "a count", ...) to this method's
     parameter for it (``{"a wait": "timeout"}``), so ``expect(within=2)`` names ``timeout=``.
     """
+    __tracebackhide__ = True
     for key in partial:
         root = ALIASES.get(key, key).replace(".", "__").split("__")[0]
         if root in MESSAGE_FIELDS and key not in PARAMETER_HINTS:
@@ -139,6 +140,7 @@ class Mismatch:
 def build_spec(type: str | None = None, event: str | None = None, partial: Mapping[str, Any] | None = None
                ) -> dict[str, Any]:
     """type/event (when given) plus the partial fields, with ``a__b`` keys and aliases nested."""
+    __tracebackhide__ = True
     spec: dict[str, Any] = {}
     if type is not None:
         spec["type"] = type
@@ -151,6 +153,7 @@ def build_spec(type: str | None = None, event: str | None = None, partial: Mappi
 
 
 def _put(spec: dict[str, Any], parts: list[str], value: Any) -> None:
+    __tracebackhide__ = True
     node = spec
     for part in parts[:-1]:
         child = node.get(part)
@@ -346,5 +349,6 @@ def measured(condition: object, what: str) -> None:
     ``measured(stored == (anon, anon), f"(cookie, localStorage) = {stored}")`` in a test marked
     ``@pytest.mark.differs("lib", reason=...)`` is a known difference of ``lib`` only because that comparison failed.
     """
+    __tracebackhide__ = True
     if not condition:
         raise MeasuredDifference(what)

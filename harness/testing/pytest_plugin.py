@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
@@ -114,6 +115,7 @@ def _check_options(config: pytest.Config) -> _Setup:
         raise pytest.UsageError(
             f"the harness drives Chromium only: --browser {browsers[0]} is not supported "
             "(omit --browser or pass --browser chromium; -p no:harness runs other Playwright tests without it)")
+    _check_browser_options(config)
     site = _check_site(config)
     snippet = config.getoption("--snippet") or (site and (site.library or "analytics-next")) or DEFAULT_PROFILE
     profiles: list[SnippetProfile] = []
@@ -145,6 +147,84 @@ def _check_options(config: pytest.Config) -> _Setup:
         except browser_mod.BrowserNotFound as exc:
             raise pytest.UsageError(str(exc)) from None
     return _Setup(profiles[0], plan, site, tuple(config.getoption("--capture-host") or ()), tuple(profiles[1:]))
+
+
+# Where Playwright looks for a branded channel's browser (its registry's fixed install paths)
+_CHANNEL_PATHS: dict[str, dict[str, tuple[str, ...]]] = {
+    "linux": {
+        "chrome": ("/opt/google/chrome/chrome",), "chrome-beta": ("/opt/google/chrome-beta/chrome",),
+        "chrome-dev": ("/opt/google/chrome-unstable/chrome",), "msedge": ("/opt/microsoft/msedge/msedge",),
+        "msedge-beta": ("/opt/microsoft/msedge-beta/msedge",), "msedge-dev": ("/opt/microsoft/msedge-dev/msedge",),
+    },
+    "darwin": {
+        "chrome": ("/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",),
+        "chrome-beta": ("/Applications/Google Chrome Beta.app/Contents/MacOS/Google Chrome Beta",),
+        "chrome-dev": ("/Applications/Google Chrome Dev.app/Contents/MacOS/Google Chrome Dev",),
+        "chrome-canary": ("/Applications/Google Chrome Canary.app/Contents/MacOS/Google Chrome Canary",),
+        "msedge": ("/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge",),
+        "msedge-beta": ("/Applications/Microsoft Edge Beta.app/Contents/MacOS/Microsoft Edge Beta",),
+        "msedge-dev": ("/Applications/Microsoft Edge Dev.app/Contents/MacOS/Microsoft Edge Dev",),
+        "msedge-canary": ("/Applications/Microsoft Edge Canary.app/Contents/MacOS/Microsoft Edge Canary",),
+    },
+}
+_WINDOWS_CHANNELS = {"chrome": r"Google\Chrome\Application\chrome.exe",
+                     "chrome-beta": r"Google\Chrome Beta\Application\chrome.exe",
+                     "chrome-dev": r"Google\Chrome Dev\Application\chrome.exe",
+                     "chrome-canary": r"Google\Chrome SxS\Application\chrome.exe",
+                     "msedge": r"Microsoft\Edge\Application\msedge.exe",
+                     "msedge-beta": r"Microsoft\Edge Beta\Application\msedge.exe",
+                     "msedge-dev": r"Microsoft\Edge Dev\Application\msedge.exe",
+                     "msedge-canary": r"Microsoft\Edge SxS\Application\msedge.exe"}
+_BUNDLED_CHANNELS = ("chromium", "chromium-headless-shell")  # Playwright's own builds, not a system install
+
+
+def _channel_paths(channel: str) -> tuple[str, ...] | None:
+    """Where this machine would have the channel's browser; None for a channel Playwright does not know."""
+    if sys.platform == "win32":
+        tail = _WINDOWS_CHANNELS.get(channel)
+        roots = [os.environ.get(k, "") for k in ("LOCALAPPDATA", "PROGRAMFILES", "PROGRAMFILES(X86)")]
+        return None if tail is None else tuple(str(Path(root) / tail) for root in roots if root)
+    table = _CHANNEL_PATHS["darwin" if sys.platform == "darwin" else "linux"]
+    known = set(_CHANNEL_PATHS["linux"]) | set(_CHANNEL_PATHS["darwin"]) | set(_WINDOWS_CHANNELS)
+    return table.get(channel, ()) if channel in known else None
+
+
+def _check_browser_options(config: pytest.Config) -> None:
+    """--harness-timezone, --headed and --browser-channel: checked once here, or every test fails on its own."""
+    zone = config.getoption("--harness-timezone", default=None)
+    if zone:
+        _check_timezone(zone)
+    remote = bool(config.getoption("--browser-ws", default=None))
+    if (config.getoption("--headed", default=False) and not remote and sys.platform.startswith("linux")
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
+        raise pytest.UsageError("--headed needs a display, and neither $DISPLAY nor $WAYLAND_DISPLAY is set "
+                                "(run under xvfb-run, or drop --headed)")
+    channel = config.getoption("--browser-channel", default=None)
+    if channel and not remote and channel not in _BUNDLED_CHANNELS:
+        paths = _channel_paths(channel)
+        if paths is None:
+            known = sorted({*_CHANNEL_PATHS["linux"], *_CHANNEL_PATHS["darwin"], *_BUNDLED_CHANNELS})
+            raise pytest.UsageError(f"--browser-channel {channel}: not a Chromium channel Playwright knows "
+                                    f"({', '.join(known)})")
+        if not any(Path(p).is_file() for p in paths):
+            where = f" (looked at {paths[0]})" if paths else ""
+            raise pytest.UsageError(f"--browser-channel {channel}: that browser is not installed on this "
+                                    f"machine{where}; install it, or omit --browser-channel to use the "
+                                    "harness's Chromium")
+
+
+def _check_timezone(zone: str) -> None:
+    """An IANA zone name the browser knows; checked against the tz database when this machine has one."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(zone)
+        return
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if not zoneinfo.available_timezones():  # no tz database here to judge by: the browser decides
+            return
+    raise pytest.UsageError(f"--harness-timezone {zone}: not an IANA time zone (e.g. Europe/London, "
+                            "America/New_York, UTC)")
 
 
 def snippet_names(value: str) -> list[str]:

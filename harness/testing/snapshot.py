@@ -172,6 +172,7 @@ def _apply(node: Any, parts: list[str], mask: Mask, numbers: dict[str, dict[str,
 # ---- files ------------------------------------------------------------------------------------
 
 def snapshot_path(name: str, directory: Path | None = None) -> Path:
+    __tracebackhide__ = True
     if not NAME.match(name):
         raise ValueError(f"snapshot name {name!r} must be letters, digits, '_', '-', '.' (no slashes)")
     return (directory or default_dir()) / f"{name}.json"
@@ -191,6 +192,7 @@ def render(name: str, masked: list[Record], selection: str, extra: Iterable[str]
 
 def load(path: Path) -> tuple[list[Record], list[str]]:
     """The golden messages and the extra masks they were recorded with."""
+    __tracebackhide__ = True
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -275,6 +277,7 @@ def diff(expected: list[Record], actual: list[Record], kinds: dict[str, str] | N
 def check(name: str, messages: list[Record], *, directory: Path | None = None, update: bool = False,
           extra: Iterable[str] = (), selection: str = "all messages", test_name: str = "") -> Path:
     """Compare with (or, with ``update``, rewrite) the golden file; AssertionError with a diff on a mismatch."""
+    __tracebackhide__ = True
     path = snapshot_path(name, directory)
     extra = list(extra)
     masked = mask_messages(messages, extra)
