@@ -34,20 +34,17 @@ browser: $(STAMP)
 	  $(BIN)/python -m harness.browser; }
 
 # The real tracking libraries the bundled profiles embed (profiles-npm/package-lock.json, integrity-checked):
-# npm ci from the npm registry, skipped when node_modules was installed from this very lockfile.
-NPM_DIR  := profiles-npm
-NPM_MARK := $(NPM_DIR)/node_modules/.harness-lock-sha256
-npm:
+# `harness install`, the command wheel users run too, fetches them once into the per-user folder
+# ($HARNESS_LIBRARIES, else $XDG_DATA_HOME/intilery-harness/npm/<lock sha256>) and is a no-op when present.
+# A checkout's own profiles-npm/node_modules (an older `make npm`, or `npm ci` there) is used first when present.
+npm: $(STAMP)
 	@command -v npm >/dev/null || { \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian's npm with apt-get"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
 	  else echo "npm is missing: install Node.js (with npm) to use the analytics-next and rudderstack profiles"; exit 1; fi; }
-	@want=$$(sha256sum $(NPM_DIR)/package-lock.json | cut -d' ' -f1); \
-	if [ "$$(cat $(NPM_MARK) 2>/dev/null)" = "$$want" ]; then :; else \
-	  echo "npm ci in $(NPM_DIR) (real tracking libraries for the bundled profiles)"; \
-	  (cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) && echo "$$want" > $(NPM_MARK); fi
+	@$(BIN)/harness install
 
 demo: setup
 	$(BIN)/harness demo

@@ -22,10 +22,10 @@ DATA_DIRS = {
     "fixtures/plans": "plans",
     "fixtures/sitemaps": "sitemaps",
 }
-# Copied when present: the npm packages `make setup` installed (profiles-npm/package-lock.json pins them), so
-# an installed wheel can serve the real libraries its bundled profiles embed. Never committed to git.
-OPTIONAL_DIRS = {"profiles-npm/node_modules": "npm"}
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
+# The pin of the real libraries, not the libraries: `harness install` fetches exactly these into a per-user folder
+# (node_modules is never copied: a wheel must not depend on what happened to be installed where it was built).
+NPM_LOCK = ("profiles-npm/package.json", "profiles-npm/package-lock.json")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store", "node_modules")
 
 
 class BuildPyWithData(build_py):
@@ -36,10 +36,11 @@ class BuildPyWithData(build_py):
         if getattr(self, "editable_mode", False):
             return  # an editable install reads the checkout's folders
         target = Path(self.build_lib) / "harness" / "_data"
-        for source, name in {**DATA_DIRS, **OPTIONAL_DIRS}.items():
+        (target / "npm-lock").mkdir(parents=True, exist_ok=True)
+        for source in NPM_LOCK:
+            shutil.copyfile(HERE / source, target / "npm-lock" / Path(source).name)
+        for source, name in DATA_DIRS.items():
             src = HERE / source
-            if source in OPTIONAL_DIRS and not src.is_dir():
-                continue
             if not src.is_dir():
                 raise SystemExit(f"setup.py: {src} is missing; cannot build a wheel without it")
             dest = target / name

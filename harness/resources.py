@@ -8,6 +8,8 @@ written to: snapshots and stores live with the user's project.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -23,9 +25,43 @@ def _find(bundled: str, checkout: str) -> Path:
 STATIC_DIR = _find("static", "static")  # intilery.js, the inspector's script and styles, site.css
 SNIPPETS_DIR = _find("snippets", "fixtures/snippets")  # the bundled snippet profiles
 SITEMAPS_DIR = _find("sitemaps", "fixtures/sitemaps")  # the sample shop's site map
-NPM_MODULES = _find("npm", "profiles-npm/node_modules")  # real libraries from the npm registry (make setup)
+NPM_LOCK_DIR = _find("npm-lock", "profiles-npm")  # package.json + package-lock.json pinning the real libraries
+CHECKOUT_MODULES = CHECKOUT_DIR / "profiles-npm" / "node_modules"  # a checkout's own `npm ci`, if any
+LOCK_MARK = ".harness-lock-sha256"  # in an installed node_modules: the sha256 of the lockfile it came from
+LIBRARIES_ENV = "HARNESS_LIBRARIES"  # where `harness install` puts the real libraries (default: the XDG data folder)
 
 
 def installed_from_wheel() -> bool:
     """True when the data comes from an installed wheel rather than a checkout."""
     return STATIC_DIR.is_relative_to(BUNDLED_DIR)
+
+
+def lock_sha256() -> str:
+    """The sha256 of the shipped lockfile: installed libraries are kept per lockfile, so an upgrade never mixes."""
+    return hashlib.sha256((NPM_LOCK_DIR / "package-lock.json").read_bytes()).hexdigest()
+
+
+def libraries_home() -> Path:
+    """The per-user folder shared by every project (like Playwright's browser cache): ``$HARNESS_LIBRARIES``, else
+    ``$XDG_DATA_HOME/intilery-harness/npm`` (``~/.local/share/...``)."""
+    if os.environ.get(LIBRARIES_ENV):
+        return Path(os.environ[LIBRARIES_ENV]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data).expanduser() / "intilery-harness" / "npm"
+
+
+def installed_modules() -> Path:
+    """The node_modules ``harness install`` fills for this lockfile (it may not exist yet)."""
+    return libraries_home() / lock_sha256()[:16] / "node_modules"
+
+
+def npm_modules() -> Path:
+    """Where the profiles' ``npm:`` sources are read: a checkout's ``profiles-npm/node_modules`` when present (a
+    developer's ``npm ci``), else the per-user folder of ``harness install``. Read at every call, so an install made
+    after import is seen."""
+    if not installed_from_wheel() and CHECKOUT_MODULES.is_dir():
+        return CHECKOUT_MODULES
+    return installed_modules()
+
+
+NPM_MODULES = npm_modules()  # the 0.2 name, fixed at import; use npm_modules()

@@ -29,8 +29,8 @@ from harness.sites import storage
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPETS_DIR = resources.SNIPPETS_DIR  # the checkout's fixtures/snippets/, or the wheel's copy
-NPM_MODULES = resources.NPM_MODULES  # `make setup` installs it from profiles-npm/package-lock.json
-NPM_SCHEME = "npm:"  # a source path "npm:@scope/pkg/dist/x.js" lives in NPM_MODULES
+NPM_MODULES = resources.NPM_MODULES  # the 0.2 name; the lookup is resources.npm_modules() (`harness install`)
+NPM_SCHEME = "npm:"  # a source path "npm:@scope/pkg/dist/x.js" lives in resources.npm_modules()
 ASSET_PREFIX = "/snippet-assets/"
 DEFAULT_PROFILE = "intilery"
 DEFAULT_KEYS: dict[str, str] = {
@@ -316,14 +316,15 @@ def _differs(data: dict[str, Any], toml: Path) -> dict[str, str]:
 
 
 def _source(folder: Path, spec: str, toml: Path) -> Path:
-    """A declared source path: relative to the profile folder, or ``npm:`` (installed by ``make setup``)."""
+    """A declared source path: relative to the profile folder, or ``npm:`` (fetched by ``harness install``)."""
     if spec.startswith(NPM_SCHEME):
         rel = spec[len(NPM_SCHEME):].lstrip("/")
-        path = NPM_MODULES / rel
+        modules = resources.npm_modules()
+        path = modules / rel
         if not path.exists():
             package = "/".join(PurePosixPath(rel).parts[:2 if rel.startswith("@") else 1])
-            raise ProfileError(f"{toml}: {spec!r} is not installed ({path} missing): run `make setup` "
-                               f"(npm ci in profiles-npm/ installs {package})")
+            raise ProfileError(f"{package} (profile {folder.name}) is not installed: run `harness install "
+                               f"{folder.name}` (it fetches the pinned npm packages into {modules.parent})")
         return path.resolve()
     path = (folder / spec).resolve()
     if not path.is_relative_to(folder.resolve()):

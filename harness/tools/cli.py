@@ -43,6 +43,8 @@ LAZY_COMMANDS = {
     "demo": ("harness.tools.demo", "demo", "Walk the seeds' scenarios #1-#3 and a short sign-up-loss run."),
     "browse": ("harness.tools.browse", "browse",
                "Open your own site in Chromium; its vendor traffic goes to a running harness's collector."),
+    "install": ("harness.tools.install", "install_command",
+                "Fetch the pinned real libraries (analytics-next, rudderstack) into a per-user folder, once."),
     "conformance": ("harness.tools.conformance", "conformance",
                     "Run the claims per library and write the claim x library matrix (docs/conformance.md)."),
 }

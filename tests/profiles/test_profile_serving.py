@@ -207,7 +207,7 @@ def test_library_file_faults_apply_to_every_asset_and_route(cdn_server: HarnessS
     ('[[assets]]\npath = "x.js"\nfile = "../outside.js"\n', "outside the profile folder"),
     ('[[assets]]\npath = "x/"\n', "needs 'file' or 'dir'"),
     ('[[assets]]\npath = ".hidden.js"\nfile = "snippet.html.j2"\n', "dot segment"),
-    ('[[assets]]\npath = "lib.js"\nfile = "npm:@nobody/not-installed/x.js"\n', "make setup"),
+    ('[[assets]]\npath = "lib.js"\nfile = "npm:@nobody/not-installed/x.js"\n', "harness install"),
     ('[[routes]]\npath = "settings"\ntemplate = "nope.j2"\n', "does not exist"),
     ('[storage]\ncookie = "rot13"\n', "unknown storage encoding 'rot13'"),
     ('[delivery]\ndefault = "fast"\n[delivery.modes.slow]\nsummary = "s"\n', "not one of its"),
