@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.identity import claims
 
 TESTS = Path(__file__).resolve().parent
+SUITE = TESTS.parent / "harness" / "suite"  # the shipped claim suite (pytest --pyargs harness.suite)
 DOC = TESTS.parent / "docs" / "claims.md"
 
 CLAIMS = claims.CLAIMS
@@ -20,7 +21,7 @@ CLAIMS = claims.CLAIMS
 def proving_tests() -> dict[str, list[str]]:
     """claim id -> test ids (path::name) carrying @pytest.mark.claims(..., id, ...)."""
     found: dict[str, list[str]] = {cid: [] for cid in CLAIMS}
-    for path in sorted(TESTS.rglob("test_*.py")):
+    for path in sorted([*SUITE.rglob("test_*.py"), *TESTS.rglob("test_*.py")]):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
             if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test_"):

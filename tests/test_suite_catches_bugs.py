@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_broken_reset_library_fails_the_reset_claims(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/e2e/test_reset.py", "--snippet", "broken-reset", "-q",
+        [sys.executable, "-m", "pytest", "harness/suite/test_reset.py", "--snippet", "broken-reset", "-q",
          "-p", "no:cacheprovider", "-p", "no:randomly", f"--output={tmp_path / 'out'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )

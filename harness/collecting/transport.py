@@ -26,7 +26,7 @@ parameter :data:`QUERY` naming the API the page used. Body, headers, method, cre
 mode are untouched (a ``fetch(new Request(...))`` with a body is left unmarked: re-wrapping it
 would turn the body into a stream upload; libraries pass URLs). The collector reads the mark
 (only from a browser: Sec-Fetch-Mode or Origin present) and drops it. The test
-``tests/e2e/test_transport.py`` checks the marks against Playwright's own ``resource_type`` for
+``harness/suite/test_transport.py`` checks the marks against Playwright's own ``resource_type`` for
 the same requests.
 
 Without the script (a browser the harness does not drive, e.g. ``harness serve`` with your own

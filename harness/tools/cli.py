@@ -45,8 +45,10 @@ LAZY_COMMANDS = {
                "Open your own site in Chromium; its vendor traffic goes to a running harness's collector."),
     "install": ("harness.tools.install", "install_command",
                 "Fetch the pinned real libraries (analytics-next, rudderstack) into a per-user folder, once."),
+    "check": ("harness.tools.check", "check",
+              "Run the shipped identity claim suite against your site (--site-url, --site-map) or a profile."),
     "conformance": ("harness.tools.conformance", "conformance",
-                    "Run the claims per library and write the claim x library matrix (docs/conformance.md)."),
+                    "Run the claims per library and write the claim x library matrix (conformance.md)."),
 }
 
 Record = dict[str, Any]

@@ -14,7 +14,8 @@ matrix is then read off the records, one column per library:
 - **FAILS**: a test failed outright -- the run, not the library, needs looking at.
 
 ``harness conformance --snippet A,B`` runs the suite per profile in a subprocess, adds the sign-up
-loss experiment (``harness repro signup-loss``) for each, and writes ``docs/conformance.md``. With
+loss experiment (``harness repro signup-loss``) for each, and writes ``conformance.md`` in the current folder
+(``--out``; this repository keeps its own as ``docs/conformance.md``). With
 ``--conformance-check docs/conformance.md`` a suite run fails when its column no longer matches the
 document, so the document cannot silently go stale.
 """
@@ -55,7 +56,9 @@ if TYPE_CHECKING:
 
 
 # ---- running it ----------------------------------------------------------------------------------
-DEFAULT_TESTS = ("tests/e2e", "tests/repro")
+DEFAULT_TESTS = ("harness.suite",)  # the shipped claim suite; a checkout adds tests/repro (docs/conformance.md)
+DEFAULT_OUT = "conformance.md"  # in the current folder: never a project's docs unless --out says so
+NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 
 def run_profiles(profiles: Sequence[SnippetProfile], tests: Iterable[str], workers: str, root: Path,
@@ -63,12 +66,13 @@ def run_profiles(profiles: Sequence[SnippetProfile], tests: Iterable[str], worke
     """Run the suite once for every profile in one pytest session (``--snippet A,B,C``: the workers' browsers
     are shared); each profile's records, in order, and pytest's exit code.
 
-    Every test given runs with each profile, whatever the project's harness_library_neutral says.
+    Every test given runs with each profile, whatever the project's harness_library_neutral says. Tests are
+    module names (``harness.suite``) or paths (pytest ``--pyargs`` takes both), run with ``root`` as the folder.
     """
     names = [p.name for p in profiles]
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         out = Path(tmp) / "column.json"
-        cmd = [sys.executable, "-m", "pytest", *tests, "--snippet", ",".join(_spec(p) for p in profiles),
+        cmd = [sys.executable, "-m", "pytest", "--pyargs", *tests, "--snippet", ",".join(_spec(p) for p in profiles),
                "--conformance-out",
                str(out), "-o", "harness_library_neutral=", "-q", "-p", "no:cacheprovider",
                *(["-n", workers] if workers != "0" else []), *extra]
@@ -122,12 +126,12 @@ def _saved_library(column: Column) -> str:
 @click.command("conformance")
 @click.option("--snippet", "snippets", default="intilery", show_default=True,
               help="comma-separated snippet profiles (names or folders): one matrix column each")
-@click.option("--out", default="docs/conformance.md", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(dir_okay=False),
               help="where to write the matrix ('-' prints it)")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False),
               help="also write every record (test, claims, outcome, reason, evidence) as JSON")
 @click.option("--tests", default=",".join(DEFAULT_TESTS), show_default=True,
-              help="comma-separated test paths to run per library")
+              help="comma-separated test modules (harness.suite) or paths to run per library")
 @click.option("--workers", default="auto", show_default=True, help="pytest-xdist workers per run (0: one process)")
 @click.option("--loss-trials", default=5, show_default=True, type=click.IntRange(0, 1000),
               help="sign-up loss trials per cell per library (0: skip the loss experiment)")
@@ -136,7 +140,7 @@ def _saved_library(column: Column) -> str:
 def conformance(snippets: str, out: str, json_out: str | None, tests: str, workers: str,
                 loss_trials: int, from_json: str | None) -> None:
     """Run the library-neutral claims for each library and write the claim x library matrix."""
-    from harness.sites.snippet import ROOT, ProfileError, load_profile
+    from harness.sites.snippet import ProfileError, load_profile
 
     if from_json:
         saved = [Column.from_dict(c) for c in json.loads(Path(from_json).read_text())]
@@ -155,9 +159,13 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
             raise HarnessError(str(exc)) from None
     click.echo(f"conformance: running the suite for {', '.join(p.name for p in loaded)} (one session) ...", err=True)
     try:
-        columns, code = run_profiles(loaded, tests.split(","), workers, ROOT)
+        columns, code = run_profiles(loaded, [t.strip() for t in tests.split(",") if t.strip()], workers,
+                                     Path.cwd())
     except RuntimeError as exc:
         raise HarnessError(str(exc)) from None
+    if code == NO_TESTS_COLLECTED or all(column.cell(cid).status == UNTESTED for column in columns
+                                          for cid in CLAIMS):
+        raise HarnessError(f"no test ran (--tests {tests}, pytest exit {code}): nothing written")
     broken = False
     for profile, column in zip(loaded, columns, strict=True):
         column.library = _library(profile)
@@ -166,7 +174,7 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
                        "...", err=True)
             from harness.experiments.shop import modes_of
 
-            column.loss = measure_loss(_spec(profile), loss_trials, ROOT, modes_of(profile)[0])
+            column.loss = measure_loss(_spec(profile), loss_trials, Path.cwd(), modes_of(profile)[0])
         statuses = [column.cell(cid).status for cid in CLAIMS]
         broken = broken or FAILS in statuses
         click.echo(f"conformance: {column.profile}: " + ", ".join(
@@ -188,4 +196,4 @@ def _write(text: str, out: str) -> None:
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(text)
-    click.echo(f"conformance: wrote {out}", err=True)
+    click.echo(f"conformance: wrote {Path(out).resolve()}", err=True)

@@ -103,7 +103,7 @@ def test_expect_sequence_sign_up(new_device, beacons) -> None:
                                                      ("keepalive", "fetch-keepalive")])
 def test_transport_is_matchable(new_device, beacons, delivery: str, transport: str) -> None:
     """``transport=`` (short for ``_meta.transport``) tells how the beacon travelled (observed, see
-    tests/e2e/test_transport.py for every library)."""
+    harness/suite/test_transport.py for every library)."""
     device = new_device("desktop")
     device.visit(f"/?delivery={delivery}")
     beacons.expect(type="page", transport=transport)

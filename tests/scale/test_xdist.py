@@ -1,7 +1,7 @@
 """pytest-xdist: ``pytest -n 2`` gives every worker its own server, port, SQLite store and files.
 
 The run is a subprocess in a temporary root (its failure reports and pytest-playwright output
-stay there): part of the e2e suite plus tests/scale/xdist_probe.py, whose tests record which
+stay there): part of the claim suite (harness/suite) plus tests/scale/xdist_probe.py, whose tests record which
 worker and which server ran them, and fail on purpose twice so the failure reports can be read.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_SUBSET = ["tests/e2e/test_first_beacon.py", "tests/e2e/test_reset.py"]  # the whole suite runs under -n too
+E2E_SUBSET = ["harness/suite/test_first_beacon.py", "harness/suite/test_reset.py"]  # the whole suite runs under -n too
 
 
 def _run(tmp_path: Path, tests: list[str], *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:

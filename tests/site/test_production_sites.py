@@ -85,9 +85,9 @@ def _failures(output: str) -> str:
 def test_the_identity_suite_passes_on_a_production_like_site(name: str, tmp_path: Path) -> None:
     """0 failures; skips and xfails name why (a real difference of the site's library is a declared differs)."""
     with serve(name) as site:
-        done, seconds = _nested(["pytest", "tests/e2e", "--site-url", site.url, "--site-map", str(site_map(name)),
-                                 "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "0", "-rfEsx",
-                                 f"--junitxml={tmp_path / 'report.xml'}"])
+        done, seconds = _nested(["pytest", "--pyargs", "harness.suite", "--site-url", site.url, "--site-map",
+                                 str(site_map(name)), "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "0",
+                                 "-rfEsx", f"--junitxml={tmp_path / 'report.xml'}"])
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
     assert done.returncode == 0, f"{name}: {summary}\n{_failures(done.stdout)}\n{done.stderr[-2000:]}"
     passed, xfailed = (int(m.group(1)) if (m := re.search(rf"(\d+) {word}", summary)) else 0
@@ -289,7 +289,7 @@ def test_repro_on_a_site_without_a_library_reports_errors_not_losses() -> None:
 @pytest.mark.long(17)
 def test_the_suite_on_a_site_without_a_library_says_so_once_and_stops() -> None:
     with serve("no_library") as site:
-        done, seconds = _nested(["pytest", "tests/e2e", "--site-url", site.url, "--site-map",
+        done, seconds = _nested(["pytest", "--pyargs", "harness.suite", "--site-url", site.url, "--site-map",
                                  str(site_map("no_library")), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                                  "-n", "0"], timeout=300)
     output = done.stdout + done.stderr

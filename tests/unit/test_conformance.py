@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def record(claim: str, outcome: str, reason: str = "", evidence: str = "", browser: bool = True,
-           test: str = "tests/e2e/test_x.py::test_y[chromium]") -> dict:
+           test: str = "harness/suite/test_x.py::test_y[chromium]") -> dict:
     return {"test": test, "claims": [claim], "browser": browser, "outcome": outcome, "reason": reason,
             "evidence": evidence}
 
@@ -65,7 +65,7 @@ def test_the_rendered_matrix_reads_back_and_a_changed_status_is_stale(tmp_path: 
 def test_a_real_run_records_the_broken_librarys_failure_against_its_claim(tmp_path: Path) -> None:
     """The recorder in a real browser run: the deliberately broken reset() shows up under C9."""
     out = tmp_path / "column.json"
-    done = subprocess.run([sys.executable, "-m", "pytest", "tests/e2e/test_reset.py", "--snippet", "broken-reset",
+    done = subprocess.run([sys.executable, "-m", "pytest", "harness/suite/test_reset.py", "--snippet", "broken-reset",
                            "--conformance-out", str(out), "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout[-2000:]
@@ -78,7 +78,7 @@ def test_the_command_runs_every_library_in_one_session(tmp_path: Path) -> None:
     """``harness conformance --snippet A,B``: one pytest session, one column per library, each its own outcome."""
     doc = tmp_path / "matrix.md"
     done = subprocess.run([sys.executable, "-m", "harness", "conformance", "--snippet", "intilery,broken-reset",
-                           "--tests", "tests/e2e/test_reset.py", "--loss-trials", "0", "--workers", "0",
+                           "--tests", "harness.suite.test_reset", "--loss-trials", "0", "--workers", "0",
                            "--out", str(doc)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr[-2000:]  # broken-reset fails C9: the matrix says FAILS
     assert "running the suite for intilery, broken-reset (one session)" in done.stderr
@@ -92,7 +92,7 @@ def test_a_profile_given_as_a_folder_runs_from_anywhere(tmp_path: Path) -> None:
     mine = _my_profile(tmp_path)
     doc = tmp_path / "matrix.md"
     done = subprocess.run([sys.executable, "-m", "harness", "conformance", "--snippet", f"./{mine.name}",
-                           "--tests", "tests/e2e/test_reset.py", "--loss-trials", "0", "--workers", "0",
+                           "--tests", "harness.suite.test_reset", "--loss-trials", "0", "--workers", "0",
                            "--out", str(doc)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr[-2000:]  # its reset() is broken: C9 FAILS
     matrix = read_matrix(doc)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from support import PETER, RS_IDENTIFY_SRC, RS_STORAGE_DOC, is_uuid, path_of
 
+from harness.suite.support import PETER, RS_IDENTIFY_SRC, RS_STORAGE_DOC, is_uuid, path_of
 from harness.testing import measured
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from support import PETER, RS_API_DOC, is_uuid, path_of
 
+from harness.suite.support import PETER, RS_API_DOC, is_uuid, path_of
 from harness.testing import measured
 
 RS_RESET = ("reset() clears userId, traits, groupId and group traits and starts a new session, but keeps the "

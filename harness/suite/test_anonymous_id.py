@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from support import RS_API_DOC, RS_STORAGE_DOC, is_uuid
 
+from harness.suite.support import RS_API_DOC, RS_STORAGE_DOC, is_uuid
 from harness.testing import measured
 
 

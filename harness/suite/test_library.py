@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
 
+from harness.resources import STATIC_DIR
 from harness.server import HarnessServer
 from harness.testing.device import Device
 
-ROOT = Path(__file__).resolve().parents[2]
 SITE_PAGES = ["/", "/products/p1", "/cart", "/signup", "/signup?flow=js-redirect", "/welcome", "/login",
               "/logout", "/checkout/complete", "/offer"]
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.library("intilery", reason="properties of static/intile
 
 def test_library_is_small() -> None:
     """Issue 3: static/intilery.js gzipped (-9) is at most 6 KB."""
-    size = len(gzip.compress((ROOT / "static" / "intilery.js").read_bytes(), compresslevel=9))
+    size = len(gzip.compress((STATIC_DIR / "intilery.js").read_bytes(), compresslevel=9))
     assert size <= 6 * 1024, f"gzipped library is {size} bytes"
 
 

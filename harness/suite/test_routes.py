@@ -8,7 +8,8 @@ clicks the app's link instead of navigating, so the route's page call is exercis
 from __future__ import annotations
 
 import pytest
-from support import is_uuid, path_of
+
+from harness.suite.support import is_uuid, path_of
 
 MARK_JS = "() => { window.__harnessSameDocument = true; }"
 SAME_DOCUMENT_JS = "() => window.__harnessSameDocument === true"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from support import path_of
-from test_overrides import open_before_library_loads
 
+from harness.suite.support import path_of
+from harness.suite.test_overrides import open_before_library_loads
 from harness.tools.conformance import INFO_PROPERTY
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from support import RS_API_DOC
 
 from harness.sites.snippet import Unsupported
+from harness.suite.support import RS_API_DOC
 from harness.testing import MeasuredDifference, measured
 
 

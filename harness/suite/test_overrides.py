@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support import RS_API_DOC, is_uuid, needs_api, path_of
 
+from harness.suite.support import RS_API_DOC, is_uuid, needs_api, path_of
 from harness.testing import measured
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from test_overrides import open_before_library_loads
 
+from harness.suite.test_overrides import open_before_library_loads
 from harness.testing import measured
 
 ANALYTICS_NEXT_BUFFER = (
