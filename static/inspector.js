@@ -29,6 +29,8 @@
     bad: [], // the newest BAD_SHOWN rejected submissions, oldest first
     badTotal: 0,
     badKept: 0,
+    badRejected: 0, // /api/bad's rejected: the header's BAD
+    badResent: 0, // re-send notes (kind "conflict"): answered 200, not rejections
   };
 
   // ---- tiny DOM helpers (text only) --------------------------------------------------------
@@ -373,7 +375,9 @@
   function renderStats(stats) {
     if (!stats || !changed('stats', stats)) return;
     if (typeof stats.stored === 'number' && stats.stored < state.beacons.size) loadBeacons(); // store was cleared
-    if (typeof stats.bad === 'number' && stats.bad < state.badTotal) { state.bad = []; state.badTotal = 0; }
+    if (typeof stats.bad === 'number' && stats.bad < state.badRejected) { // store was cleared
+      state.bad = []; state.badTotal = 0; state.badRejected = 0;
+    }
     const items = ['received', 'stored', 'duplicates', 'bad', 'unauthorized'].filter((k) => k in stats);
     $('stats').replaceChildren(...items.map((k) => el('div', { class: `stat stat-${k}` },
       el('dt', {}, k), el('dd', {}, str(stats[k])))));
@@ -399,10 +403,13 @@
   /** Merge a delta from /api/bad?since=<last id> into the newest BAD_SHOWN entries. */
   function mergeBad(doc) {
     const fresh = ((doc && doc.bad) || []).filter((b) => b && typeof b === 'object');
+    if (Number(doc && doc.total) < state.badTotal) state.bad = []; // the store was cleared meanwhile
     const last = state.bad.length ? Number(state.bad[state.bad.length - 1].id) || 0 : 0;
     state.bad = state.bad.concat(fresh.filter((b) => (Number(b.id) || 0) > last)).slice(-BAD_SHOWN);
     state.badTotal = Number(doc && doc.total) || state.bad.length;
     state.badKept = Number(doc && doc.kept) || state.bad.length;
+    state.badRejected = Number(doc && doc.rejected) || 0;
+    state.badResent = Number(doc && doc.resent) || 0;
     renderBad();
   }
 
@@ -410,22 +417,37 @@
     const entries = state.bad;
     if (!changed('bad', [state.badTotal, entries.length ? entries[entries.length - 1].id : 0])) return;
     const dropped = state.badTotal > state.badKept ? ` (${state.badTotal} in all; the oldest were let go)` : '';
+    const split = `${state.badRejected} rejected, ${state.badResent} re-sent with changes (answered 200)`;
     $('bad-summary').textContent = entries.length
       ? `${state.badKept > entries.length ? `newest ${entries.length} of ${state.badKept}` : entries.length} kept `
-        + `with their reasons${dropped}` : '';
+        + `with their reasons: ${split}${dropped}` : '';
     if (!entries.length) {
       $('bad').replaceChildren(el('p', { class: 'empty' }, 'None: every submission was valid.'));
       return;
     }
-    const rows = entries.slice(-200).reverse().map((b) => el('tr', {},
-      el('td', { class: 'num muted' }, str(b.id)),
-      el('td', { class: 'mono' }, clock(b.receivedAt)),
-      el('td', {}, badge(str(b.status), 'status')),
-      el('td', { class: 'mono' }, str(b.path)),
-      el('td', { class: 'reason' }, str(b.reason)),
-      el('td', {}, el('details', {}, el('summary', {}, shortId(b.raw, 40) || '(empty)'),
-        el('pre', { class: 'json' }, str(b.raw))))));
+    const rows = entries.slice(-200).reverse().map((b) => {
+      const resend = b.kind === 'conflict'; // a library re-sent a stored messageId with changes: not a rejection
+      return el('tr', { class: resend ? 'resend' : 'rejected' },
+        el('td', { class: 'num muted' }, str(b.id)),
+        el('td', { class: 'mono' }, clock(b.receivedAt)),
+        el('td', {}, resend ? badge('re-send', 'resend', `answered ${str(b.status)}; the first copy is kept`)
+          : badge(str(b.status), 'status')),
+        el('td', { class: 'mono' }, str(b.path)),
+        el('td', { class: resend ? 'resend-reason' : 'reason' }, str(b.reason), resend ? resendDiff(b.diff) : ''),
+        el('td', {}, el('details', {}, el('summary', {}, shortId(b.raw, 40) || '(empty)'),
+          el('pre', { class: 'json' }, str(b.raw)))));
+    });
     $('bad').replaceChildren(table(['id', 'received', 'status', 'path', 'reason', 'body'], rows, 'bad-table'));
+  }
+
+  /** The fields a re-send changed: field, stored value, re-sent value. */
+  function resendDiff(diff) {
+    const changes = Array.isArray(diff) ? diff.filter((d) => d && typeof d === 'object') : [];
+    if (!changes.length) return '';
+    const shown = (d, key) => (key in d ? JSON.stringify(d[key]) : '(absent)');
+    return table(['field', 'stored', 're-sent'], changes.map((d) => el('tr', {},
+      el('td', { class: 'mono' }, str(d.field)), el('td', { class: 'mono' }, shown(d, 'stored')),
+      el('td', { class: 'mono' }, shown(d, 'resent')))), 'resend-diff');
   }
 
   function renderLint(doc) {

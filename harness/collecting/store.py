@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS bad (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-COUNTERS = ("received", "duplicates", "unauthorized", "bad")
+COUNTERS = ("received", "duplicates", "unauthorized", "bad", "resent")
+RESEND_DIFF_SHOWN = 20  # changed fields listed in a re-send note
 BAD_LIMIT = 1_000  # rejected submissions kept (oldest out); the "bad" counter keeps the total
 BAD_BYTES = 4 * 1024 * 1024  # ... and at most this much of their JSON
 BAD_RAW_KEEP = 16 * 1024  # characters of a rejected body kept in its entry
@@ -150,9 +151,11 @@ class Stats:
     duplicates: int = 0
     bad: int = 0
     unauthorized: int = 0
+    resent: int = 0  # re-sends of a stored messageId with changed content (notes in the bad list, not rejections)
 
     def to_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        """The /api/stats counters (``resent`` is reported by /api/bad, beside the notes it counts)."""
+        return {k: v for k, v in self.__dict__.items() if k != "resent"}
 
 
 @dataclass
@@ -235,8 +238,13 @@ class BeaconStore:
         self._stats.stored = self._db.execute("SELECT COUNT(*) FROM beacons").fetchone()[0]
         self._bad_rows.extend(self._db.execute("SELECT id, length(body) FROM bad ORDER BY id"))
         self._bad_kept_bytes = sum(size for _, size in self._bad_rows)
-        if "bad" not in counters:  # a store written before the bad list was capped: every entry is still there
-            self._stats.bad = len(self._bad_rows)
+        if "bad" not in counters or "resent" not in counters:  # none yet, or a store from before they were counted
+            notes = self._db.execute("SELECT COUNT(*) FROM bad WHERE body LIKE '%\"kind\": \"conflict\"%' "
+                                     "OR body LIKE '%\"kind\":\"conflict\"%'").fetchone()[0]
+            if "bad" not in counters:  # before the bad list was capped every entry is still there: notes aside
+                self._stats.bad = len(self._bad_rows) - notes
+            if "resent" not in counters:
+                self._stats.resent = notes
         if not self.readonly:
             self._trim_bad_now()
             self._catch_up_graph()
@@ -393,7 +401,7 @@ class BeaconStore:
                 notes = self._conflict_notes(conflicts)
                 bad_kept = self._insert_bad(notes) if notes else []
                 deltas = {"received": sum(received) if received is not None else len(ids),
-                          "duplicates": len(ids) - len(rows)}
+                          "duplicates": len(ids) - len(rows), "resent": len(notes)}
                 self._count(deltas)
             self._counted(deltas)
             self._bad_kept(bad_kept)
@@ -418,7 +426,9 @@ class BeaconStore:
 
     def _conflict_notes(self, conflicts: list[tuple[Any, str, str | None]]) -> list[Record]:
         """A messageId re-sent with *different* content: still a duplicate (the first copy is kept),
-        but a bad-list note says so, quoting the dropped copy. Honest re-sends (same content, new
+        answered 200 -- not a rejection: libraries do this (analytics-next re-sends a queued message with
+        updated fields). A note in the bad list (``kind: "conflict"``, counted as ``resent``, never as bad)
+        quotes the dropped copy and lists the changed fields. Honest re-sends (same content, new
         sentAt/receivedAt) leave no note."""
         if not conflicts:
             return []
@@ -428,9 +438,12 @@ class BeaconStore:
             original = first if first is not None else earlier.get(mid)
             if original is None or _same_content(original, body):
                 continue
+            changed = resend_diff(original, body)
+            fields = ", ".join(d["field"] for d in changed[:3]) + (", ..." if len(changed) > 3 else "")
             notes.append(bad_entry(
-                f"messageId {_short(mid)} was already stored with different content; this copy was dropped "
-                "as a duplicate (the first one is kept)", body, 200, "", kind="conflict"))
+                f"re-send of messageId {_short(mid)} with different content ({fields}): answered 200 and counted "
+                "as a duplicate; the first copy is kept", body, 200, "", kind="conflict", messageId=mid,
+                diff=changed[:RESEND_DIFF_SHOWN]))
         return notes
 
     def _stored_bodies(self, ids: list[Any]) -> list[tuple[Any, str]]:
@@ -723,6 +736,11 @@ class BeaconStore:
         with self._lock:
             return self._stats.to_dict()
 
+    def bad_counts(self) -> dict[str, int]:
+        """What the bad list ever received: ``rejected`` submissions (stats' ``bad``) and ``resent`` notes."""
+        with self._lock:
+            return {"rejected": self._stats.bad, "resent": self._stats.resent}
+
     def wait_for(self, type: str | None = None, event: str | None = None, count: int = 1,
                  timeout: float = 5.0, **filters: Any) -> list[Record]:
         """Block until ``count`` matching beacons exist; return them. On timeout say what did arrive."""
@@ -996,6 +1014,37 @@ def bad_entry(reason: str, raw: bytes | str, status: int = 400, path: str = "", 
         **extra,
         "raw": text,
     }
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": leaf}`` for every leaf of a JSON value (empty objects and lists are leaves)."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _leaves(item, f"{prefix}.{key}" if prefix
+                                                                             else str(key)).items()}
+    if isinstance(value, list) and value:
+        return {k: v for i, item in enumerate(value) for k, v in _leaves(item, f"{prefix}[{i}]").items()}
+    return {prefix: value}
+
+
+def resend_diff(first: str, again: str) -> list[Record]:
+    """The fields a re-send changed: ``{"field", "stored", "resent"}`` per leaf (a side without the field has
+    no key), fields that differ between honest re-sends aside."""
+    try:
+        a, b = from_json(first), from_json(again)
+    except ValueError:
+        return [{"field": "(body)", "stored": first[:200], "resent": again[:200]}]
+    if isinstance(a, dict) and isinstance(b, dict):
+        for name in IGNORED_IN_CONFLICTS:
+            a.pop(name, None)
+            b.pop(name, None)
+    old, new = _leaves(a), _leaves(b)
+    out: list[Record] = []
+    for path in [*old, *(f for f in new if f not in old)]:
+        if path in old and path in new and old[path] == new[path] and type(old[path]) is type(new[path]):
+            continue
+        out.append({"field": path or "(message)", **({"stored": old[path]} if path in old else {}),
+                    **({"resent": new[path]} if path in new else {})})
+    return out
 
 
 def _same_content(first: str, again: str) -> bool:

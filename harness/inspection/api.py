@@ -7,20 +7,23 @@ store and setting faults. Guarded by ``--api-token`` when one is configured.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import math
 import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from harness import keys
+from harness import keys, timebase
+from harness.collecting.beacon import KNOWN_TYPES
 from harness.collecting.store import to_json
 from harness.collecting.stream import Hub, frame
 
-FILTERS = ("type", "event", "userId", "anonymousId")
 PING_SECONDS = 10
 CHECK_SECONDS = 1.0  # how often an idle stream looks for a departed client
 MAX_PAGE = 10_000  # beacons or bad entries in one answer; ask again with before=/since= for more
@@ -83,28 +86,118 @@ def _int_param(query: Any, name: str, minimum: int) -> int | None:
     return value
 
 
+def _text(text: str) -> str:
+    """An exact-match value: any text."""
+    return text
+
+
+def _integer(name: str, minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = _int_param({name: text}, name, minimum)
+        assert value is not None  # empty values never reach a parser
+        return value
+    return parse
+
+
+def _choice(name: str, choices: Iterable[str], meaning: str = "") -> Callable[[str], str]:
+    allowed = tuple(choices)
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}{meaning}, got {text[:40]!r}")
+        return text
+    return parse
+
+
+def _seq_or_time(text: str) -> int | str:
+    """``since``: an arrival number, or an ISO-8601 instant (UTC when it names no zone) made comparable
+    with the stored ``receivedAt`` strings (UTC, milliseconds, ``Z``)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"since must be an arrival number (_meta.seq) or an ISO-8601 time such as "
+                         f"2026-11-28T15:43:01Z, got {text[:40]!r}") from None
+    return timebase.iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+# Every query parameter each endpoint accepts, with its parser (ValueError names the mistake). The handlers
+# read their parameters through this table only (:func:`parameters`), an unknown name is a 400, and
+# tests/inspector/test_api_docs.py checks docs/api.md against it. ``token`` (authentication) goes anywhere.
+PARAMETERS: dict[str, dict[str, Callable[[str], Any]]] = {
+    "GET /api/beacons": {
+        "type": _choice("type", sorted(KNOWN_TYPES)), "event": _text, "userId": _text,
+        "anonymousId": _text, "since": _seq_or_time, "limit": _integer("limit", 1),
+        "before": _integer("before", 0)},
+    "DELETE /api/beacons": {},
+    "GET /api/bad": {"since": _integer("since", 0), "limit": _integer("limit", 1)},
+    "GET /api/stats": {},
+    "GET /api/stream": {},
+    "GET /api/profiles": {"limit": _integer("limit", 1), "offset": _integer("offset", 0),
+                          "messages": _integer("messages", 0),
+                          "order": _choice("order", ("first", "recent"),
+                                           " (first seen first, or last active first)")},
+    "GET /api/lint": {},
+    "GET /api/violations": {},
+    "GET /api/faults": {},
+    "POST /api/faults": {},
+    "DELETE /api/faults": {},
+}
+ANYWHERE = ("token",)  # the --api-token may come as ?token= on any request (see guard)
+
+
+def parameters(request: web.Request) -> dict[str, Any]:
+    """This request's query parameters, parsed by its endpoint's :data:`PARAMETERS` row.
+
+    ValueError on an unknown name (a typo such as ``userid`` would otherwise match everything), a
+    repeated one, or a bad value. Empty values count as not given.
+    """
+    endpoint = f"{'GET' if request.method == 'HEAD' else request.method} {request.path}"
+    known = PARAMETERS[endpoint]
+    out: dict[str, Any] = {}
+    for name in request.query:
+        if name in ANYWHERE:
+            continue
+        if name not in known:
+            listed = ", ".join(known) or "none"
+            raise ValueError(f"unknown parameter {name[:40]!r} for {endpoint}; it takes: {listed}")
+        values = request.query.getall(name)
+        if len(values) > 1:
+            raise ValueError(f"{name} is given {len(values)} times; give it once")
+        if values[0]:
+            out[name] = known[name](values[0])
+    return out
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def checked(handler: Handler) -> Handler:
+    """The handler behind its :data:`PARAMETERS` row: a bad or unknown parameter is a 400 with the reason."""
+    @functools.wraps(handler)
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            parameters(request)
+        except ValueError as exc:
+            return _bad_request(str(exc))
+        return await handler(request)
+    return run
+
+
 def beacon_filters(query: Any) -> dict[str, Any]:
-    """Turn query parameters into store.page() keyword arguments; ValueError on nonsense.
+    """Parsed /api/beacons parameters as store.page() keyword arguments.
 
     ``limit`` is clamped to MAX_PAGE (and defaults to it): an answer never holds the whole store.
     ``before=SEQ`` pages back from a seq (the CLI reads a big store this way).
     """
-    out: dict[str, Any] = {k: query[k] for k in FILTERS if query.get(k)}
-    if query.get("since"):
-        out["since"] = query["since"]
-    limit = _int_param(query, "limit", 1)
-    out["limit"] = min(limit or MAX_PAGE, MAX_PAGE)
-    before = _int_param(query, "before", 0)
-    if before is not None:
-        out["before"] = before
+    out = dict(query)
+    out["limit"] = min(out.get("limit") or MAX_PAGE, MAX_PAGE)
     return out
 
 
 async def get_beacons(request: web.Request) -> web.Response:
-    try:
-        filters = beacon_filters(request.query)
-    except ValueError as exc:
-        return _bad_request(str(exc))
+    filters = beacon_filters(parameters(request))  # checked() let only good ones through
     store = request.app[keys.STORE]
     body = await asyncio.to_thread(lambda: dumps(dict(zip(("beacons", "total"), store.page(**filters),
                                                           strict=True))))
@@ -117,18 +210,18 @@ async def delete_beacons(request: web.Request) -> web.Response:
 
 
 async def get_bad(request: web.Request) -> web.Response:
-    """The kept rejections, oldest first: ``since=ID`` for the ones after an id, ``limit`` for the newest N.
+    """The kept entries, oldest first: ``since=ID`` for the ones after an id, ``limit`` for the newest N.
 
-    ``total`` counts every rejection ever (the list keeps only the newest; see BeaconStore.bad_limit).
+    Entries are rejections and re-send notes (``kind: "conflict"``, answered 200). ``total`` counts every
+    entry ever, ``rejected`` + ``resent`` (the header's BAD is ``rejected``); ``kept`` is how many the list
+    still holds (only the newest; see BeaconStore.bad_limit), so with nothing let go ``total == kept``.
     """
-    try:
-        since = _int_param(request.query, "since", 0)
-        limit = min(_int_param(request.query, "limit", 1) or MAX_PAGE, MAX_PAGE)
-    except ValueError as exc:
-        return _bad_request(str(exc))
+    given = parameters(request)  # checked() let only good ones through
+    since, limit = given.get("since"), min(given.get("limit") or MAX_PAGE, MAX_PAGE)
     store = request.app[keys.STORE]
     entries, kept = await asyncio.to_thread(store.bad_page, since, limit)
-    return reply({"bad": entries, "kept": kept, "total": store.stats()["bad"]})
+    counts = store.bad_counts()
+    return reply({"bad": entries, "kept": kept, "total": counts["rejected"] + counts["resent"], **counts})
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -144,15 +237,9 @@ async def get_profiles(request: web.Request) -> web.Response:
     """
     from harness.identity import graph
 
-    try:
-        limit = min(_int_param(request.query, "limit", 1) or graph.PROFILES_PAGE, MAX_PAGE)
-        offset = _int_param(request.query, "offset", 0) or 0
-        messages = _int_param(request.query, "messages", 0)
-    except ValueError as exc:
-        return _bad_request(str(exc))
-    order = request.query.get("order", "first")
-    if order not in ("first", "recent"):
-        return _bad_request("order must be 'first' (first seen first) or 'recent' (last active first)")
+    given = parameters(request)
+    limit = min(given.get("limit") or graph.PROFILES_PAGE, MAX_PAGE)
+    offset, messages, order = given.get("offset") or 0, given.get("messages"), given.get("order", "first")
     per_profile = graph.messages_per_profile(limit, graph.MESSAGES_SHOWN if messages is None else messages)
     store = request.app[keys.STORE]
     version = store.version()
@@ -410,6 +497,14 @@ async def api_token_guard(request: web.Request, handler: Any) -> web.StreamRespo
     return response
 
 
+ROUTES: dict[str, Handler] = {  # one handler per PARAMETERS row
+    "GET /api/beacons": get_beacons, "DELETE /api/beacons": delete_beacons, "GET /api/bad": get_bad,
+    "GET /api/stats": get_stats, "GET /api/stream": stream, "GET /api/profiles": get_profiles,
+    "GET /api/lint": get_lint, "GET /api/violations": get_violations, "GET /api/faults": get_faults,
+    "POST /api/faults": set_faults, "DELETE /api/faults": clear_faults,
+}
+
+
 def add_routes(app: web.Application) -> None:
     app[HUB] = Hub(app[keys.STORE])
     app[ANALYSIS] = Analysis()
@@ -419,15 +514,9 @@ def add_routes(app: web.Application) -> None:
         await asyncio.to_thread(app[WORKER].close)
 
     app.on_cleanup.append(end_worker)
-    r = app.router
-    r.add_get("/api/beacons", get_beacons)
-    r.add_delete("/api/beacons", delete_beacons)
-    r.add_get("/api/bad", get_bad)
-    r.add_get("/api/stats", get_stats)
-    r.add_get("/api/stream", stream)
-    r.add_get("/api/profiles", get_profiles)
-    r.add_get("/api/lint", get_lint)
-    r.add_get("/api/violations", get_violations)
-    r.add_get("/api/faults", get_faults)
-    r.add_post("/api/faults", set_faults)
-    r.add_delete("/api/faults", clear_faults)
+    for endpoint, handler in ROUTES.items():
+        method, path = endpoint.split(" ")
+        if method == "GET":
+            app.router.add_get(path, checked(handler))  # and HEAD, as before
+        else:
+            app.router.add_route(method, path, checked(handler))
