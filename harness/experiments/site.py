@@ -63,7 +63,7 @@ from harness.experiments.experiment import (
     storage_evidence,
     tally,
 )
-from harness.sites.intercept import Interceptor, vendor_hosts
+from harness.sites.intercept import WEBSOCKET_REFUSED, Interceptor, vendor_hosts
 from harness.sites.sitemap import Person, SiteMap
 from harness.sites.snippet import SnippetProfile, available, load_profile
 from harness.sites.steps import ready_script, run_steps_async
@@ -180,7 +180,16 @@ async def run_site_trial(browser: Any, site: SiteMap, interceptor: Interceptor, 
                     await _deliver(request.method, target, headers, body)
                     interceptor.note("captured", request.url)
 
+        async def websocket(ws: Any) -> None:  # no vendor answers on a WebSocket: the site's own, or refused
+            decision = interceptor.websocket_decision(ws.url)
+            interceptor.note_websocket(ws.url, decision)
+            if decision.kind == "pass":
+                ws.connect_to_server()
+            else:
+                await ws.close(code=WEBSOCKET_REFUSED, reason="blocked by the harness")
+
         await context.route("**/*", handle)
+        await context.route_web_socket(lambda url: True, websocket)
         await call_hook(on_context, context, trial)  # after our route: a test's own route sees requests first
         page = await context.new_page()
         navigate_ms = 15_000 + 4 * latency_ms

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import ipaddress
 import threading
 import uuid
 from collections import Counter
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, Request, Route
+from playwright.sync_api import BrowserContext, Request, Route, WebSocketRoute
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -39,6 +40,7 @@ from harness.sites.snippet import SnippetProfile, available, is_bundled, load_pr
 PUMP_SLICE_MS = 250  # the longest a wait hands the thread to Playwright before looking at the store again
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 LEFT_KEPT = 1_000  # off-machine URLs listed by left_loopback(); left_total counts every one
+WEBSOCKET_REFUSED = 1008  # "policy violation": the close code a refused WebSocket sees
 BLOCKED_KEPT = 200  # blocked requests kept with method and URL (``blocked`` counts every one per host)
 # Request headers Chromium owns; the rest of the browser's request is replayed to the collector as sent.
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding"})
@@ -128,6 +130,7 @@ class Interceptor:
         """
         device = uuid.uuid4().hex
         context.route("**/*", lambda route, request: self._handle(route, request, device))
+        context.route_web_socket(lambda url: True, self._websocket)  # WebSockets bypass context.route
         context.on("request", lambda request: self._note_request(request.url))
         context.on("requestfailed", self._failed)
         self.contexts.append(context)
@@ -268,6 +271,38 @@ class Interceptor:
         with contextlib.suppress(PlaywrightError):  # stored already: only the browser stopped listening
             route.fulfill(response=reply)
 
+    def websocket_decision(self, url: str) -> Decision:
+        """A WebSocket is let through only to where a request would pass (the site, the harness, ``allow``):
+        no vendor answers on one, so every other WebSocket is refused (tail = the host)."""
+        split = urlsplit(url)
+        as_http = url.replace(split.scheme, {"wss": "https"}.get(split.scheme, "http"), 1)
+        decision = self.decide(as_http)
+        return decision if decision.kind == "pass" else Decision("block", None, split.netloc or url[:40])
+
+    def note_websocket(self, url: str, decision: Decision) -> None:
+        """Count a WebSocket as the requests are counted: passed (and listed when it leaves the machine) or
+        blocked (with its URL among the blocked requests)."""
+        split = urlsplit(url)
+        with self._lock:
+            if decision.kind == "pass":
+                self.passed[split.netloc] += 1
+                if not on_this_machine(split.hostname or ""):
+                    self.left_total += 1
+                    if len(self.left) < LEFT_KEPT:
+                        self.left.append(url)
+                return
+            self.blocked[decision.tail] += 1
+            if len(self.blocked_requests) < BLOCKED_KEPT:
+                self.blocked_requests.append(("WEBSOCKET", url, "websocket"))
+
+    def _websocket(self, ws: WebSocketRoute) -> None:
+        decision = self.websocket_decision(ws.url)
+        self.note_websocket(ws.url, decision)
+        if decision.kind == "pass":
+            ws.connect_to_server()
+        else:
+            ws.close(code=WEBSOCKET_REFUSED, reason="blocked by the harness: not the site, not an allowed host")
+
     def _failed(self, request: Request) -> None:
         failure = request.failure or ""
         if "BLOCKED_BY_CLIENT" in failure:
@@ -279,7 +314,7 @@ class Interceptor:
     def _note_request(self, url: str) -> None:
         parts = urlsplit(url)
         if (self.decide(url).kind == "pass" and parts.scheme not in ("data", "blob", "about")
-                and (parts.hostname or "") not in LOOPBACK):
+                and not on_this_machine(parts.hostname or "")):
             with self._lock:
                 self.left_total += 1
                 if len(self.left) < LEFT_KEPT:
@@ -305,3 +340,15 @@ def _cors(headers: dict[str, str] | None) -> dict[str, str]:
     if origin:
         return {"access-control-allow-origin": origin, "access-control-allow-credentials": "true", "vary": "Origin"}
     return {"access-control-allow-origin": "*"}
+
+
+def on_this_machine(host: str) -> bool:
+    """Loopback: 127.0.0.0/8, ::1, ``localhost`` and any ``*.localhost`` (Chromium resolves those to loopback
+    itself, RFC 6761), so a site's ``api.localhost`` never counts as leaving the machine."""
+    host = host.lower().rstrip(".")
+    if host in LOOPBACK or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
