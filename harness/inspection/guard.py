@@ -18,7 +18,8 @@ Two attacks reach a local tool from any web page the developer happens to open:
   Non-browser clients (the CLI, curl, tests) send neither header and are unaffected.
 
 The collector (``/v1/``) stays open to every page and every host: receiving beacons from any
-origin is its job. So do the snippet assets a page loads (``/snippet-assets/``).
+origin is its job. The snippet assets (``/snippet-assets/``) keep the Host rule: they are files on
+the user's disk (a rebinding page could otherwise read whatever a profile folder holds).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from harness.collecting.transport import COLLECTOR_PREFIXES
 ENV_ALLOWED_HOSTS = "HARNESS_ALLOWED_HOSTS"
 ALWAYS_ALLOWED_SUFFIXES = (".localhost", ".shop.test")
 ALWAYS_ALLOWED = frozenset({"localhost", "shop.test"})
-OPEN_PREFIXES = (*COLLECTOR_PREFIXES, "/snippet-assets/")  # the collector and the assets pages embed: any host
+# only the collector answers any Host: the snippet assets are files of the user's disk, so they keep the
+# DNS-rebinding rule (pages the harness serves, or a site under test through interception, never need it)
+OPEN_PREFIXES = COLLECTOR_PREFIXES
 GUARDED_PREFIXES = ("/api/", "/inspector")  # cross-site rules apply here
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -9,7 +9,9 @@ that has a profile. The README's "Writing a snippet profile" section documents e
 A profile may act as its vendor's CDN: everything under :data:`ASSET_PREFIX` is answered from
 the profile's declared ``[[assets]]`` (files, or folders served at any depth) and ``[[routes]]``
 (rendered documents such as a settings endpoint). Nothing else is served: no dotfiles, nothing
-outside a declared folder, not profile.toml nor the templates.
+outside a declared folder, not profile.toml nor the templates. A profile without ``[[assets]]``
+serves only its snippet's own entry: the files its template names after ``{{ asset_url }}`` or
+``{{ cdn_url }}/``.
 """
 
 from __future__ import annotations
@@ -321,6 +323,8 @@ def _source(folder: Path, spec: str, toml: Path) -> Path:
         rel = spec[len(NPM_SCHEME):].lstrip("/")
         modules = resources.npm_modules()
         path = modules / rel
+        if not path.resolve().is_relative_to(modules.resolve()):  # npm:../../etc/passwd
+            raise ProfileError(f"{toml}: asset source {spec!r} is outside the npm packages folder")
         if not path.exists():
             package = "/".join(PurePosixPath(rel).parts[:2 if rel.startswith("@") else 1])
             raise ProfileError(f"{package} (profile {folder.name}) is not installed: run `harness install "
@@ -334,11 +338,30 @@ def _source(folder: Path, spec: str, toml: Path) -> Path:
     return path
 
 
-def _assets(data: dict[str, Any], folder: Path, toml: Path, hidden: set[str]) -> tuple[Asset, ...]:
+# what a snippet template loads from the asset prefix: {{ asset_url }}lib.js or {{ cdn_url }}/lib.js
+_ENTRY = re.compile(r"\{\{\s*(?:asset_url\s*\}\}|cdn_url\s*\}\}/)([A-Za-z0-9_~@+=,:-][A-Za-z0-9_.~@+=,:/-]*)")
+
+
+def _entries(folder: Path, template: str, hidden: set[str]) -> tuple[Asset, ...]:
+    """A profile without ``[[assets]]`` serves only its snippet's own entry: the files its template names.
+
+    Serving the whole folder leaked whatever else lived there (a ``--db`` kept beside the profile).
+    """
+    out: list[Asset] = []
+    for rel in sorted(set(_ENTRY.findall((folder / template).read_text(errors="replace")))):
+        parts = rel.split("/")
+        if rel in hidden or rel.endswith(".j2") or not all(_SEGMENT.match(p) for p in parts):
+            continue
+        found = _inside(folder, parts)
+        if found is not None:
+            out.append(Asset(rel, found, False))
+    return tuple(out)
+
+
+def _assets(data: dict[str, Any], folder: Path, toml: Path, hidden: set[str], template: str) -> tuple[Asset, ...]:
     declared = data.get("assets")
     if declared is None:
-        # No [[assets]]: the profile folder's own files (at any depth), except profile.toml, templates and dotfiles.
-        return (_ProfileFolder("", folder, True, frozenset(hidden)),)
+        return _entries(folder, template, hidden)
     if not isinstance(declared, list):
         raise ProfileError(f"{toml}: 'assets' must be an array of tables ([[assets]])")
     out: list[Asset] = []
@@ -356,18 +379,6 @@ def _assets(data: dict[str, Any], folder: Path, toml: Path, hidden: set[str]) ->
         if any(p.startswith(".") for p in path.split("/") if p):
             raise ProfileError(f"{toml}: asset path {path!r} has a dot segment")
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class _ProfileFolder(Asset):
-    """The default asset: the profile folder minus what must stay private (its toml and templates)."""
-
-    hidden: frozenset[str] = frozenset()
-
-    def match(self, parts: list[str]) -> Path | None:
-        if "/".join(parts) in self.hidden or parts[-1].endswith(".j2"):
-            return None
-        return super().match(parts)
 
 
 def _routes(data: dict[str, Any], folder: Path, toml: Path) -> tuple[Route, ...]:
@@ -483,7 +494,7 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         cookie_encoding=cookie,
         local_encoding=local,
         key_encodings=per_key,
-        assets=_assets(data, folder, toml, hidden),
+        assets=_assets(data, folder, toml, hidden, template),
         routes=routes,
         delivery=modes,
         default_delivery=default,

@@ -87,10 +87,15 @@ def cdn_server(cdn_profile: Path) -> Generator[HarnessServer, None, None]:
 
 @pytest.fixture(scope="module")
 def folder_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """No [[assets]]: the profile folder's own files are served, except profile.toml, templates and dotfiles."""
+    """No [[assets]]: only the snippet's own entry (the files its template names) is served."""
     return write(tmp_path_factory.mktemp("folder-profile"), {
         "profile.toml": 'name = "mine"\n',
-        "snippet.html.j2": "<script src='{{ asset_url }}my-build.js'></script>",
+        "snippet.html.j2": "<script src='{{ asset_url }}my-build.js'></script>"
+                           "<script src='{{ cdn_url }}/sub/entry.js'></script>"
+                           "<script src='{{ asset_url }}../outside.js'></script>",
+        "sub/entry.js": "entry",
+        "harness.db": "SQLite format 3",
+        "harness.db-wal": "an e-mail",
         "partial.j2": "{{ write_key }}",
         "my-build.js": "window.mine = 1;",
         "sub/more.js": "more",
@@ -170,7 +175,10 @@ def test_nothing_undeclared_is_served(cdn_server: HarnessServer, path: str) -> N
 
 @pytest.mark.parametrize(("path", "status"), [
     ("/snippet-assets/my-build.js", 200),
-    ("/snippet-assets/sub/more.js", 200),
+    ("/snippet-assets/sub/entry.js", 200),
+    ("/snippet-assets/sub/more.js", 404),  # in the folder, but not the snippet's entry: declare it
+    ("/snippet-assets/harness.db", 404),  # a --db kept in the profile folder
+    ("/snippet-assets/harness.db-wal", 404),
     ("/snippet-assets/profile.toml", 404),
     ("/snippet-assets/snippet.html.j2", 404),
     ("/snippet-assets/partial.j2", 404),
@@ -179,9 +187,34 @@ def test_nothing_undeclared_is_served(cdn_server: HarnessServer, path: str) -> N
     ("/snippet-assets/sub%2F.also-secret", 404),
     ("/snippet-assets/sub/..%2Fprofile.toml", 404),
 ])
-def test_a_profile_without_assets_serves_its_own_files_only(folder_server: HarnessServer, path: str,
+def test_a_profile_without_assets_serves_its_snippets_entry_only(folder_server: HarnessServer, path: str,
                                                             status: int) -> None:
     assert get(folder_server, path)[0] == status
+
+
+@pytest.mark.parametrize("host", ["rebind.evil.test", "evil.test:80"])
+def test_assets_keep_the_host_rule(folder_server: HarnessServer, host: str) -> None:
+    """A DNS-rebinding page must not read the profile's files (they live on the user's disk)."""
+    conn = http.client.HTTPConnection("127.0.0.1", folder_server.port, timeout=10)
+    try:
+        conn.request("GET", "/snippet-assets/my-build.js", headers={"Host": host})
+        response = conn.getresponse()
+        assert response.status == 403, response.read()[:80]
+    finally:
+        conn.close()
+    assert get(folder_server, "/snippet-assets/my-build.js")[0] == 200
+
+
+def test_npm_sources_stay_inside_the_npm_packages(tmp_path: Path) -> None:
+    """``npm:../../../../etc/passwd`` climbed out of node_modules and was served."""
+    write(tmp_path / "p", {"profile.toml": '[[assets]]\npath = "p.txt"\nfile = "npm:../../../../../../../etc/passwd"\n',
+                           "snippet.html.j2": ""})
+    with pytest.raises(ProfileError, match="outside the npm packages folder"):
+        load_profile(str(tmp_path / "p"))
+    write(tmp_path / "q", {"profile.toml": '[[assets]]\npath = "x/"\ndir = "npm:@segment/../../../.."\n',
+                           "snippet.html.j2": ""})
+    with pytest.raises(ProfileError, match="outside the npm packages folder"):
+        load_profile(str(tmp_path / "q"))
 
 
 def test_library_file_faults_apply_to_every_asset_and_route(cdn_server: HarnessServer) -> None:
