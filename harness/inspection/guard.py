@@ -12,7 +12,8 @@ Two attacks reach a local tool from any web page the developer happens to open:
   dot allows a whole domain; ``*`` allows any name, which turns the guard off).
 * **CSRF**: a cross-site page can send "simple" requests (text/plain POSTs, no-cors fetches)
   without a preflight. Under ``/api/`` and ``/inspector`` a request the browser marks as
-  cross-site or same-site (``Sec-Fetch-Site``) is refused unless it is a top-level navigation,
+  cross-site or same-site (``Sec-Fetch-Site``) is refused unless it is a top-level navigation
+  to ``/inspector`` (never under ``/api/``, never an iframe: ``Sec-Fetch-Dest`` must be ``document``),
   a state-changing one must come from our own origin (``Origin``), and a body must be
   ``application/json`` (which a cross-site page cannot send without a preflight we never grant).
   Non-browser clients (the CLI, curl, tests) send neither header and are unaffected.
@@ -128,7 +129,11 @@ def cross_site_refusal(request: web.Request) -> web.Response | None:
     """The CSRF guard's answer for /api/ and /inspector (403 or 415), else None (every other path: None)."""
     if request.path.startswith(GUARDED_PREFIXES):
         site = request.headers.get("Sec-Fetch-Site", "").lower()
-        navigation = request.method in ("GET", "HEAD") and request.headers.get("Sec-Fetch-Mode") == "navigate"
+        # only a top-level navigation to the inspector page itself: an iframe is a navigation too (six
+        # cross-site iframes looping /api/ queries were a load weapon), and /api/ has no page to show
+        navigation = (request.method in ("GET", "HEAD") and request.headers.get("Sec-Fetch-Mode") == "navigate"
+                      and request.headers.get("Sec-Fetch-Dest", "document").lower() == "document"
+                      and not request.path.startswith("/api/"))
         if site in ("cross-site", "same-site") and not navigation:
             return _refuse(403, "forbidden", f"{site} request refused: the inspection API answers only "
                            "its own pages and non-browser clients")
