@@ -22,6 +22,7 @@ document, so the document cannot silently go stale.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -132,7 +133,8 @@ def _saved_library(column: Column) -> str:
               help="also write every record (test, claims, outcome, reason, evidence) as JSON")
 @click.option("--tests", default=",".join(DEFAULT_TESTS), show_default=True,
               help="comma-separated test modules (harness.suite) or paths to run per library")
-@click.option("--workers", default="auto", show_default=True, help="pytest-xdist workers per run (0: one process)")
+@click.option("--workers", default="auto", show_default=True,
+              help="pytest-xdist workers per run (0: one process; auto without pytest-xdist installed: one process)")
 @click.option("--loss-trials", default=5, show_default=True, type=click.IntRange(0, 1000),
               help="sign-up loss trials per cell per library (0: skip the loss experiment)")
 @click.option("--from-json", "from_json", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -159,6 +161,8 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
             raise HarnessError(str(exc)) from None
     click.echo(f"conformance: running the suite for {', '.join(p.name for p in loaded)} (one session) ...", err=True)
     try:
+        if workers == "auto" and importlib.util.find_spec("xdist") is None:
+            workers = "0"  # pytest-xdist is a test extra, not a dependency: a plain install runs in one process
         columns, code = run_profiles(loaded, [t.strip() for t in tests.split(",") if t.strip()], workers,
                                      Path.cwd())
     except RuntimeError as exc:
