@@ -344,8 +344,20 @@ def size_error(message: dict[str, Any], stored_length: int | None = None) -> str
     """
     if stored_length is not None and stored_length <= MAX_MESSAGE_BYTES and _enrich_only_adds(message):
         return None
-    size = message_size(message)
+    size = message_size(message) + _copied_size(message)
     return f"{OVERSIZE} {size} bytes; the limit is {MAX_MESSAGE_BYTES}" if size > MAX_MESSAGE_BYTES else None
+
+
+def _copied_size(message: dict[str, Any]) -> int:
+    """Bytes :func:`enrich` adds by copying an identify's ``context.traits`` to ``traits`` (RudderStack).
+
+    The stored record holds them twice: counted once, a 32 KB message was stored at 64 KB.
+    """
+    context = message.get("context")
+    if message.get("type") == "identify" and "traits" not in message and isinstance(context, dict) \
+            and isinstance(context.get("traits"), dict):
+        return message_size(context["traits"]) + len(',"traits":')
+    return 0
 
 
 def _enrich_only_adds(message: dict[str, Any]) -> bool:

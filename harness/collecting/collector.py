@@ -349,11 +349,16 @@ async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dic
         return exc.status, {"error": "rejected", "reason": exc.reason}
 
     header_key = _basic_auth_key(request.headers.get("Authorization", ""))
-    if not header_key and path.startswith(BEACON_PREFIX):  # RudderStack's beacon endpoint: ?writeKey=KEY
-        header_key = request.query.get("writeKey") or None
+    # RudderStack's beacon endpoint: ?writeKey=KEY. Every one given is checked, as the header is: a right
+    # header with ?writeKey=WRONG (or ?writeKey=KEY&writeKey=WRONG) was let through
+    query_keys = [k for k in request.query.getall("writeKey", []) if k] if path.startswith(BEACON_PREFIX) else []
+    if not header_key and query_keys:
+        header_key = query_keys[0]
     expected = app[keys.CONFIG].write_key
-    if expected and (reason := _key_error(expected, messages, shared, header_key)) is not None:
-        _keep_bad(request, [bad_entry(reason, _text(plain), 401, path)], received=len(messages))
+    if expected and (reason := _key_error(expected, messages, shared, header_key)
+                     or next(("wrong write key" for k in query_keys if not _same_key(k, expected)), None)):
+        refused = max(len(messages), 1)  # every message of the batch: received == stored + duplicates + bad
+        _keep_bad(request, [bad_entry(reason, _text(plain), 401, path)], received=refused, rejected=refused)
         return 401, {"error": "unauthorized", "reason": reason}
     body_key = shared.get("writeKey") or next(
         (m.get("writeKey") for m in messages if isinstance(m, dict) and m.get("writeKey")), None)

@@ -44,3 +44,51 @@ def test_item4_own_pages_links_and_plain_clients_still_read(client: Any) -> None
     typed = {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
     assert client.get("/api/stats", headers=typed).status == 200, "a URL typed in the address bar"
     assert client.get("/api/stats").status == 200
+
+
+# ---- item 8: counters and keys ------------------------------------------------------------------------------
+def _balanced(stats: dict[str, int]) -> bool:
+    return stats["received"] == stats["stored"] + stats["duplicates"] + stats["bad"]
+
+
+@pytest.mark.parametrize("batch", [1, 7, 250])
+def test_item8_a_refused_batch_counts_every_message_as_bad(keyed_client: Any, batch: int) -> None:
+    """A 401 batch of N counted N received but 1 bad: received == stored + duplicates + bad broke."""
+    reply = keyed_client.post("/v1/batch", {"batch": [track() for _ in range(batch)], "writeKey": "wrong"})
+    assert reply.status == 401
+    stats = keyed_client.stats()
+    assert _balanced(stats) and stats["bad"] == max(batch, 1), stats
+
+
+@pytest.mark.parametrize("query", ["?writeKey=WRONG", "?writeKey=wk-secret&writeKey=WRONG",
+                                   "?writeKey=WRONG&writeKey=wk-secret"])
+def test_item8_a_query_key_that_disagrees_with_the_header_is_refused(keyed_client: Any, basic_auth: Any,
+                                                                     query: str) -> None:
+    reply = keyed_client.post(f"/beacon/v1/batch{query}", {"batch": [track()]}, content_type="text/plain",
+                              headers=basic_auth("wk-secret"))
+    assert reply.status == 401 and reply.body["reason"] == "wrong write key", reply.body
+    assert keyed_client.stats()["stored"] == 0
+
+
+def test_item8_the_beacon_endpoint_still_takes_its_query_key(keyed_client: Any, basic_auth: Any) -> None:
+    for query, headers in (("?writeKey=wk-secret", {}), ("?writeKey=wk-secret", basic_auth("wk-secret")),
+                           ("?writeKey=wk-secret&writeKey=wk-secret", {}), ("", basic_auth("wk-secret"))):
+        reply = keyed_client.post(f"/beacon/v1/batch{query}", {"batch": [track()]}, content_type="text/plain",
+                                  headers=headers)
+        assert reply.status == 200, (query, reply.body)
+    assert keyed_client.stats()["stored"] == 4
+
+
+def test_item8_traits_only_in_context_traits_count_twice_against_the_limit(client: Any) -> None:
+    """RudderStack's identify: the collector copies context.traits to traits, so the stored record holds them twice."""
+    from harness.collecting.beacon import MAX_MESSAGE_BYTES
+
+    big = {"bio": "x" * (MAX_MESSAGE_BYTES * 2 // 3)}
+    identify = {"type": "identify", "userId": "u-1", "anonymousId": "a-1", "context": {"traits": big}}
+    reply = client.post("/v1/identify", identify)
+    assert reply.status == 413, reply.body
+    small = {"type": "identify", "userId": "u-1", "anonymousId": "a-1", "context": {"traits": {"bio": "y" * 1000}}}
+    assert client.post("/v1/identify", small).status == 200
+    stored = client.get("/api/beacons").raw
+    assert len(stored) < MAX_MESSAGE_BYTES
+    assert _balanced(client.stats())
