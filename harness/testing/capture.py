@@ -30,6 +30,9 @@ class Beacons:
         self.pump: Callable[[float], bool] | None = None  # site mode: hands the thread to Playwright (intercept)
         self.snapshot_dir: Path | None = None  # the plugin sets it; None: harness.testing.snapshot.default_dir()
         self.test_name = ""
+        self.test_id = ""  # the plugin sets it: the test's node id (who wrote a snapshot)
+        self.rerun = ""  # the plugin sets it: the command that re-records this test's snapshots
+        self.snapshot_claims: Path | None = None  # --snapshot-update: the run's shared record of who wrote what
         self.artifact_dir: Path | None = None  # the plugin sets it: where beacons.json goes when the test fails
 
     @property
@@ -280,7 +283,8 @@ class Beacons:
         spec = matchers.build_spec(partial={**filters, **(fields or {})})
         selected = matchers.select(self.all(), spec)
         return snapshot.check(name, selected, directory=self.snapshot_dir, update=self.snapshot_update,
-                              extra=mask, selection=matchers.describe_spec(spec), test_name=self.test_name)
+                              extra=mask, selection=matchers.describe_spec(spec), test_name=self.test_name,
+                              rerun=self.rerun, test_id=self.test_id, claims=self.snapshot_claims)
 
     def __len__(self) -> int:
         return len(self.all())

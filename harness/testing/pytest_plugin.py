@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from harness.testing.capture import Beacons
 from harness.testing.conformance import annotate, claims_of
 from harness.testing.device import Device, context_options
 from harness.testing.matchers import MeasuredDifference
+from harness.testing.snapshot import SnapshotCollision
 from harness.tools.usage import UsageProblem, check_store_path, one_line
 
 SNAPSHOT_INI = "harness_snapshot_dir"
@@ -327,6 +329,18 @@ class _Overrides:
         wire = {_WIRE_NAMES.get(k, k): v for k, v in browser_type_launch_args.items()}
         return {_connect_endpoint_name(): ws, "headers": {LAUNCH_HEADER: json.dumps(wire)}}
 
+    @pytest.fixture
+    @staticmethod
+    def context(harness_device: Device) -> Any:
+        """pytest-playwright's ``context``, made a device (see ``harness_device``)."""
+        return harness_device.context
+
+    @pytest.fixture
+    @staticmethod
+    def page(harness_device: Device) -> Any:
+        """pytest-playwright's ``page``: the device's tab, in the device's context."""
+        return harness_device.tab
+
     @pytest.fixture(scope="session")
     @staticmethod
     def base_url(pytestconfig: pytest.Config, request: pytest.FixtureRequest, harness_profile: SnippetProfile) -> str:
@@ -572,6 +586,39 @@ def _snapshot_root(request: pytest.FixtureRequest) -> Path:
     return Path(request.node.path).parent / DEFAULT_SNAPSHOT_FOLDER
 
 
+LIBRARY_OPTIONS = ("--snippet", "--site-url", "--site-map")  # what chooses the library a test runs
+
+
+def _node_arg(config: pytest.Config, node: pytest.Item) -> str:
+    """The test's node id as a command-line argument from where pytest was started."""
+    try:
+        where = str(Path(node.path).resolve().relative_to(config.invocation_params.dir.resolve()))
+    except ValueError:
+        where = str(node.path)
+    rest = node.nodeid.split("::", 1)[1] if "::" in node.nodeid else ""
+    return f"{where}::{rest}" if rest else where
+
+
+def rerun_command(config: pytest.Config, node: pytest.Item) -> str:
+    """The command that re-records this test's snapshots: the test's id and every option that chose its
+    library (``--snippet``, also from $HARNESS_SNIPPET; ``--site-url``/``--site-map``, whose map names one).
+    Without them the command would record the default library's payloads and the test would keep failing."""
+    args = [_node_arg(config, node)]
+    for option in LIBRARY_OPTIONS:
+        value = config.getoption(option, default=None)
+        if value:
+            args += [option, str(value)]
+    return "pytest " + " ".join(shlex.quote(a) for a in args) + " --snapshot-update"
+
+
+@pytest.fixture(scope="session")
+def _snapshot_claims(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """--snapshot-update: the folder recording which test wrote which snapshot, shared by every xdist worker
+    of the run (their base temp folders are siblings), so two tests writing one file are caught."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "harness-snapshot-claims"
+
+
 @pytest.fixture
 def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest,
             output_path: str) -> Generator[Beacons, None, None]:
@@ -588,6 +635,10 @@ def beacons(harness_server: HarnessServer, request: pytest.FixtureRequest,
     captured.snapshot_update = bool(request.config.getoption("--snapshot-update"))
     captured.snapshot_dir = snapshot_dir(request, harness_server.profile)
     captured.test_name = request.node.name
+    captured.test_id = _node_arg(request.config, request.node)
+    captured.rerun = rerun_command(request.config, request.node)
+    if captured.snapshot_update:
+        captured.snapshot_claims = request.getfixturevalue("_snapshot_claims")
     captured.artifact_dir = Path(output_path)  # pytest-playwright's --output folder and slug for this test
     yield captured
     if "new_device" in request.fixturenames:
@@ -710,21 +761,43 @@ def new_device(new_context: Callable[..., Any], playwright: Any, harness_server:
 
     def make(kind: str = "desktop", name: str = "", **context_args: Any) -> Device:
         options = {**context_options(playwright, kind), **context_args}
-        if harness_instant.timezone and "timezone_id" not in context_args:
-            options["timezone_id"] = harness_instant.timezone
-        if interception is not None:
-            options.setdefault("service_workers", "block")  # every request must pass the routes
-        start = timebase.now() if harness_instant.start is not None else None
-        context = new_context(**options)
-        if interception is not None:
-            interception.attach(context)
-        device = Device(context, site.url, harness_server.profile, kind,
-                        name or f"{kind}-{len(made) + 1}", start=start, site=site, people=harness_people,
-                        accounts=accounts)
+        device = _open_device(new_context, options, harness_server, harness_people, harness_instant, site,
+                              interception, kind, name or f"{kind}-{len(made) + 1}", accounts)
         made.append(device)
         return device
 
     return make
+
+
+def _open_device(new_context: Callable[..., Any], options: dict[str, Any], server: HarnessServer, people: People,
+                 instant: Instant, site: SiteMap, interception: Interceptor | None, kind: str, name: str,
+                 accounts: list[Person]) -> Device:
+    """A browser context made a device: the test's time zone (unless ``options`` names one), the harness
+    clock, the observed transport and, with --site-url, the vendor interception."""
+    options = dict(options)
+    if instant.timezone:
+        options.setdefault("timezone_id", instant.timezone)
+    if interception is not None:
+        options.setdefault("service_workers", "block")  # every request must pass the routes
+    start = timebase.now() if instant.start is not None else None
+    context = new_context(**options)
+    if interception is not None:
+        interception.attach(context)
+    return Device(context, site.url, server.profile, kind, name, start=start, site=site, people=people,
+                  accounts=accounts)
+
+
+@pytest.fixture
+def harness_device(new_context: Callable[..., Any], harness_server: HarnessServer, harness_people: People,
+                   harness_instant: Instant, site: SiteMap, interception: Interceptor | None,
+                   browser_context_args: dict[str, Any]) -> Device:
+    """The device behind pytest-playwright's ``context`` and ``page``: like ``new_device``'s (observed transport,
+    ``--harness-timezone``, the harness clock, interception) but with pytest-playwright's own context options
+    (``browser_context_args``, ``--device``), so ``page`` is a device too; ``harness_device.advance(days=1)``
+    moves its clock."""
+    kind = "mobile" if browser_context_args.get("is_mobile") else "desktop"
+    return _open_device(new_context, {}, harness_server, harness_people, harness_instant, site, interception,
+                        kind, "page", [])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -735,6 +808,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     except MissingFlow as exc:
         pytest.skip(str(exc))
+    except SnapshotCollision as exc:  # one line: the two tests and the file, no traceback
+        pytest.fail(str(exc), pytrace=False)
     except MeasuredDifference as exc:
         declared = declared_differences(item)
         if not declared or item.get_closest_marker("xfail") is not None:

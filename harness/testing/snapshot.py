@@ -12,6 +12,7 @@ Explicitly anonymized values stay literal (``context.ip`` "0.0.0.0", an empty re
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import json
 import os
@@ -274,15 +275,49 @@ def diff(expected: list[Record], actual: list[Record], kinds: dict[str, str] | N
     return lines
 
 
+class SnapshotCollision(AssertionError):
+    """``--snapshot-update``: a second test of the run would overwrite a file another test wrote."""
+
+
+def claim(path: Path, test_id: str, claims: Path) -> None:
+    """Mark ``path`` as written by ``test_id`` in this run (``claims`` is a folder every xdist worker shares).
+
+    The first test to write a file owns it for the run; another test writing it raises SnapshotCollision,
+    naming both, before anything is written -- without the check the last writer silently wins.
+    """
+    __tracebackhide__ = True
+    claims.mkdir(parents=True, exist_ok=True)
+    marker = claims / hashlib.sha256(str(path.resolve()).encode()).hexdigest()
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        owner = marker.read_text(encoding="utf-8")
+        if owner != test_id:
+            raise SnapshotCollision(
+                f"--snapshot-update: {test_id} and {owner} both write {path}; nothing was written for {test_id}: "
+                "give one of them another snapshot name") from None
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(test_id)
+
+
 def check(name: str, messages: list[Record], *, directory: Path | None = None, update: bool = False,
-          extra: Iterable[str] = (), selection: str = "all messages", test_name: str = "") -> Path:
-    """Compare with (or, with ``update``, rewrite) the golden file; AssertionError with a diff on a mismatch."""
+          extra: Iterable[str] = (), selection: str = "all messages", test_name: str = "",
+          rerun: str = "", test_id: str = "", claims: Path | None = None) -> Path:
+    """Compare with (or, with ``update``, rewrite) the golden file; AssertionError with a diff on a mismatch.
+
+    ``rerun`` is the command that re-records this test (the plugin names the test and every option that
+    chose the library); without it, ``pytest --snapshot-update -k <test_name>``. With ``claims`` (a folder
+    shared by the run), an update refuses to overwrite a file another test of the run wrote.
+    """
     __tracebackhide__ = True
     path = snapshot_path(name, directory)
     extra = list(extra)
     masked = mask_messages(messages, extra)
-    rerun = f"pytest --snapshot-update{f' -k {test_name}' if test_name else ''}"
+    rerun = rerun or f"pytest --snapshot-update{f' -k {test_name}' if test_name else ''}"
     if update:
+        if claims is not None:
+            claim(path, test_id or test_name or name, claims)
         text = render(name, masked, selection, extra)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ def recorded(beacons, name: str) -> None:
     path = beacons.snapshot_dir / f"{name}.json"
     if not path.exists() and not beacons.snapshot_update:
         pytest.skip(f"no golden payload {path} recorded for this library: record it with "
-                    f"`pytest --snapshot-update --snippet ... -k {beacons.test_name}`, review it, commit it")
+                    f"`{beacons.rerun}`, review it, commit it")
 
 
 def test_golden_payload_matches(new_device, beacons) -> None:
@@ -85,7 +85,8 @@ def test_changed_payload_fails_with_a_readable_diff(new_device, beacons) -> None
     assert "message 2 (track 'Product Added'), snapshot message 2:" in text
     assert "properties.price: expected 12.5, got 4" in text
     assert 'properties.name: expected "Red Stapler", got "TPS Report Covers"' in text
-    assert "accept them with `pytest --snapshot-update -k test_changed_payload_fails_with_a_readable_diff" in text
+    assert f"accept them with `{beacons.rerun}`" in text
+    assert "test_assert_snapshots.py::test_changed_payload_fails_with_a_readable_diff[" in beacons.rerun
     assert "anonymousId" not in text and "messageId" not in text, "volatile fields are masked"
 
 
@@ -111,7 +112,7 @@ def test_missing_snapshot_file_says_how_to_create_it(new_device, beacons, tmp_pa
     assert request.node.name.startswith("test_missing_snapshot_file_says_how_to_create_it[chromium")
     assert snapshot_failure(beacons, "home") == (
         f"no snapshot {tmp_path / 'home.json'} yet. Record the 1 captured message(s) with "
-        f"`pytest --snapshot-update -k {request.node.name}`, "
+        f"`{beacons.rerun}`, "
         "review the file, and commit it.")
     assert not (tmp_path / "home.json").exists()
 
