@@ -241,7 +241,8 @@ def beacon_line(record: Record) -> Text:
 
 
 def bad_table(entries: Iterable[Record], total: int | None = None, width: int | None = None) -> Table:
-    """Rejected submissions with the collector's reason (never silently dropped)."""
+    """Rejected submissions with the collector's reason (never silently dropped), and re-sends of a stored
+    message with changed content (``kind: "conflict"``: answered 200, the stored copy kept), marked as such."""
     rows = list(entries)
     shown = f"{len(rows)}" if total is None or total == len(rows) else f"last {len(rows)} of {total}"
     ident = Column("id", options={"justify": "right", "style": "dim"})
@@ -256,9 +257,17 @@ def bad_table(entries: Iterable[Record], total: int | None = None, width: int | 
         received.cells.append(_text(clock(entry.get("receivedAt"), with_date=True)))
         status.cells.append(_text(entry.get("status")))
         path.cells.append(_text(entry.get("path")))
-        reason.cells.append(_text(entry.get("reason")))
+        resent = entry.get("kind") == "conflict"
+        why = str(entry.get("reason") or "")
+        if resent:
+            changed = ", ".join(str(d.get("field")) for d in entry.get("diff") or [] if isinstance(d, Mapping))
+            why = f"re-send of stored {entry.get('messageId')}" + (f" (changed: {changed})" if changed else "")
+        reason.cells.append(Text(why, style="yellow") if resent else _text(why))
         body.cells.append(_text(raw if len(raw) <= 120 else raw[:117] + "..."))
-    return fitted_table(f"Rejected submissions ({shown})", [ident, received, status, path, reason, body], width)
+    resends = sum(1 for entry in rows if entry.get("kind") == "conflict")
+    title = (f"Rejected submissions and re-sends ({shown}; {resends} re-send(s), stored copy kept)" if resends
+             else f"Rejected submissions ({shown})")
+    return fitted_table(title, [ident, received, status, path, reason, body], width)
 
 
 # ---- profiles ---------------------------------------------------------------------------------
