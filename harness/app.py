@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -9,7 +10,7 @@ from aiohttp import web
 from harness import keys
 from harness.collecting import collector
 from harness.collecting.faults import Faults
-from harness.collecting.store import BeaconStore
+from harness.collecting.store import BeaconStore, StoreDamaged
 from harness.inspection import api, guard, inspector
 from harness.sites import site
 from harness.sites.snippet import SnippetProfile, load_profile
@@ -31,7 +32,12 @@ async def front_door(request: web.Request, handler: Any) -> web.StreamResponse:
     token = api.guarded_token(request)
     if token is not None and (refusal := api.token_refusal(request, token)) is not None:
         return refusal
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except sqlite3.Error as exc:  # a damaged or failing store: one JSON line, never a plain-text 500
+        reason = str(exc) if isinstance(exc, StoreDamaged) else f"store error: {exc}"
+        return web.json_response({"error": "store unavailable", "reason": reason}, status=503,
+                                 headers={"Cache-Control": "no-store"})
     site.add_cookies(request, response)
     if token is not None:
         api.keep_token(request, response, token)

@@ -37,7 +37,7 @@ from harness.collecting.beacon import (
     split_request,
     status_for,
 )
-from harness.collecting.store import BAD_RAW_KEEP, Record, bad_entry, to_json_fast
+from harness.collecting.store import BAD_RAW_KEEP, Record, StoreDamaged, bad_entry, to_json_fast
 
 DEVICE_COOKIE = "hx_device"
 # RudderStack's BeaconQueue (useBeacon) posts {"batch": [...]} as text/plain to /beacon/v1/batch?writeKey=KEY:
@@ -212,6 +212,8 @@ async def preflight(request: web.Request) -> web.StreamResponse:
 
 def _store_reason(exc: sqlite3.Error) -> str:
     """``store error: SQLITE_FULL: database or disk is full``: the SQLite error code first, then its text."""
+    if isinstance(exc, StoreDamaged):
+        return str(exc)  # "store damaged: PATH (...)": what to do about it
     name = getattr(exc, "sqlite_errorname", None)
     return f"store error: {name}: {exc}" if name else f"store error: {exc}"
 
@@ -305,7 +307,8 @@ async def _collect(request: web.Request) -> web.StreamResponse:
     try:
         status, payload = await _ingest(request, kind, raw)
     except sqlite3.Error as exc:  # the store cannot commit: nothing acknowledged, the client retries
-        log.error("store failed: %s", _store_reason(exc))
+        if not isinstance(exc, StoreDamaged):  # that one was said once, when found
+            log.error("store failed: %s", _store_reason(exc))
         status, payload = 503, {"error": "store unavailable", "reason": _store_reason(exc)}
     if action.delay_ms:
         await asyncio.sleep(action.delay_ms / 1000)

@@ -56,6 +56,16 @@ IGNORED_IN_CONFLICTS = ("receivedAt", "sentAt", "_meta", "_metadata")  # differ 
 GRAPH_BACKLOG = 5_000
 
 
+class StoreDamaged(sqlite3.DatabaseError):
+    """The store file has malformed pages: nothing is acknowledged into it (a beacon that cannot be read back
+    would be lost silently) until it is reset (the file is set aside) or recovered."""
+
+
+# a file store up to this size is checked (PRAGMA quick_check) at open: about 0.4 s per 365 MB with a warm
+# page cache; a bigger one is found damaged at its first read error
+OPEN_CHECK_BYTES = 1024 * 1024 * 1024
+
+
 class StoreInUse(RuntimeError):
     """Another harness server (another process, or another store in this one) writes this file."""
 
@@ -177,19 +187,8 @@ class BeaconStore:
             Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._wal = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crash (kill -9)
-        self._db.executescript(SCHEMA)
-        graph.setup(self._db)
-        self._lock_fd: int | None = None
-        if self.db_path != ":memory:" and not self.readonly:
-            self._take_writer_lock()
-            # messageIds are random, so each insert lands on a random page of their UNIQUE index: past about
-            # 50,000 beacons that index outgrows SQLite's default 2 MiB page cache and every commit re-reads
-            # pages from the OS. Up to 32 MiB here (used only as the file grows) kept batch ingest near its
-            # small-store cost (issue 20's third part, docs/benchmarks.md)
-            self._db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        self.damaged: str | None = None  # why the file cannot be trusted (StoreDamaged), None when sound
+        self._open()
         self._checkpointer: Checkpointer | None = None  # started by the first write to a file
         # the memory window: (seq, stored JSON) of the newest beacons, decoded when read. Text, not decoded
         # records: a str is one object the garbage collector never walks, where a record is ten or more
@@ -206,7 +205,84 @@ class BeaconStore:
         self._graph_pending: list[tuple[int, graph.Slim]] = []
         self._readers: list[sqlite3.Connection] = []
         self._stats = Stats()
-        self._load()
+        self._check_at_open()
+        try:  # a damaged file still loads what it can (its counters): its readable beacons are still served
+            self._load()
+        except sqlite3.DatabaseError as exc:
+            if not self._note_damage(exc):
+                raise
+
+    def _open(self) -> None:
+        """Connect the writer's connection (schema, pragmas, the writer lock of a file)."""
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._wal = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crash (kill -9)
+        self._db.executescript(SCHEMA)
+        graph.setup(self._db)
+        self._lock_fd: int | None = None
+        if self.db_path != ":memory:" and not self.readonly:
+            self._take_writer_lock()
+            # messageIds are random, so each insert lands on a random page of their UNIQUE index: past about
+            # 50,000 beacons that index outgrows SQLite's default 2 MiB page cache and every commit re-reads
+            # pages from the OS. Up to 32 MiB here (used only as the file grows) kept batch ingest near its
+            # small-store cost (issue 20's third part, docs/benchmarks.md)
+            self._db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+
+    # ---- damage ------------------------------------------------------------------------------
+    def _check_at_open(self) -> None:
+        """A damaged file is found at open (PRAGMA quick_check) when it is at most OPEN_CHECK_BYTES."""
+        if self.db_path == ":memory:":
+            return
+        size = sum(os.path.getsize(self.db_path + s) for s in ("", "-wal") if os.path.exists(self.db_path + s))
+        if size > OPEN_CHECK_BYTES:
+            return
+        try:
+            found = self._db.execute("PRAGMA quick_check(1)").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._note_damage(exc)
+            return
+        if found and found[0] != "ok":
+            self._mark_damaged(str(found[0]))
+
+    def _note_damage(self, exc: BaseException) -> bool:
+        """Mark the store damaged when ``exc`` says a page is malformed; True when it did."""
+        if isinstance(exc, StoreDamaged):
+            return True
+        name = str(getattr(exc, "sqlite_errorname", None) or "")
+        if not (name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in str(exc)):
+            return False
+        self._mark_damaged(str(exc))
+        return True
+
+    def _mark_damaged(self, detail: str) -> None:
+        if self.damaged is None:
+            detail = " ".join(detail.replace("*** in database main ***", "").split())  # one line
+            self.damaged = (f"store damaged: {self.db_path} ({detail}); new beacons are refused until it is reset "
+                            f"(harness reset: the damaged file is kept beside it) or recovered "
+                            f"(sqlite3 {self.db_path} .recover)")
+            log.error("harness: %s", self.damaged)
+
+    def _set_aside(self) -> str:
+        """Reset of a damaged file: rename it (and its WAL) ``<db>.damaged-<time>`` and start an empty one."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        for reader in self._readers:
+            reader.close()
+        self._readers.clear()
+        self._local = threading.local()
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        aside = f"{self.db_path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}"
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.db_path + suffix, aside + suffix)
+        self._open()
+        self.damaged = None
+        log.warning("harness: the damaged store was set aside as %s; %s starts empty", aside, self.db_path)
+        return aside
 
     def _take_writer_lock(self) -> None:
         """One writer per file: a second server on the same --db would each see part of the beacons.
@@ -344,12 +420,16 @@ class BeaconStore:
 
         What the caller does after the ``with`` (in-memory caches, counters) happens only once committed.
         """
+        if self.damaged is not None:
+            raise StoreDamaged(self.damaged)
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
             self._db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             self._rollback()
+            if self._note_damage(exc):
+                raise StoreDamaged(self.damaged) from None
             raise
 
     def add(self, records: Iterable[Record], received: int | None = None,
@@ -498,6 +578,8 @@ class BeaconStore:
         bad (default: one per entry; more when a huge batch keeps only its first rejections). The
         list keeps the newest ``bad_limit`` entries within ``bad_bytes``; the counters keep the totals.
         """
+        if self.damaged is not None:
+            return entries  # not kept: the file cannot be trusted (the collector's replies say so)
         received = len(entries) if received is None else received
         rejected = len(entries) if rejected is None else rejected
         deltas = {"received": received, "bad": rejected,
@@ -553,10 +635,13 @@ class BeaconStore:
     def clear(self) -> None:
         """Forget everything (tests start empty; DELETE /api/beacons)."""
         with self._lock:
-            with self._transaction():
-                for table in ("beacons", "bad", "counters"):
-                    self._db.execute(f"DELETE FROM {table}")
-                graph.clear(self._db)
+            try:
+                with self._transaction():
+                    for table in ("beacons", "bad", "counters"):
+                        self._db.execute(f"DELETE FROM {table}")
+                    graph.clear(self._db)
+            except StoreDamaged:
+                self._set_aside()  # a damaged file cannot be emptied in place
             self._graph.clear()
             self._graph_pending.clear()
             self._generation += 1
@@ -635,6 +720,18 @@ class BeaconStore:
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
+        """:meth:`_connection`; a malformed page read marks the store damaged (StoreDamaged), so no new
+        beacon is acknowledged into it."""
+        with self._connection() as db:
+            try:
+                yield db
+            except sqlite3.DatabaseError as exc:
+                if self._note_damage(exc):
+                    raise StoreDamaged(self.damaged) from None
+                raise
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
         """A connection to read from: this thread's read-only one (file stores, WAL: no writer lock held,
         a consistent snapshot per statement), else the writer's own under its lock (``:memory:``)."""
         if self.db_path == ":memory:" or not self._wal:

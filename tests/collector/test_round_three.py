@@ -5,9 +5,14 @@ Plain HTTP against a real loopback server; no browser. Each test failed on the c
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from harness.collecting import store as store_mod
+from harness.collecting.store import BeaconStore
 
 
 def track(**extra: Any) -> dict[str, Any]:
@@ -92,3 +97,55 @@ def test_item8_traits_only_in_context_traits_count_twice_against_the_limit(clien
     stored = client.get("/api/beacons").raw
     assert len(stored) < MAX_MESSAGE_BYTES
     assert _balanced(client.stats())
+
+
+# ---- item 6: a damaged store ------------------------------------------------------------------------------
+PAGE = 4096
+
+
+def _damaged_store(path: Path, where: str) -> None:
+    """A store of 3,000 beacons with one page overwritten with noise (a middle page, or the last one)."""
+    store = BeaconStore(str(path))
+    store.add([{"type": "track", "event": "E", "anonymousId": f"a-{i % 50}", "userId": f"u-{i % 30}",
+                "messageId": f"m-{i}", "properties": {"pad": "x" * 800}} for i in range(3_000)])
+    store.close()
+    pages = path.stat().st_size // PAGE
+    with path.open("r+b") as fh:
+        fh.seek((pages // 2 if where == "middle" else pages - 1) * PAGE)
+        fh.write(random.Random(7).randbytes(PAGE))
+
+
+@pytest.mark.parametrize("where", ["middle", "last"])
+def test_item6_a_damaged_store_acknowledges_nothing_and_reads_answer_json(
+        tmp_path: Path, server_factory: Any, client_for: Any, where: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A damaged store started, its reads answered plain-text 500s, and new posts still got 200."""
+    db = tmp_path / "beacons.sqlite"
+    _damaged_store(db, where)
+    client = client_for(server_factory(db=str(db)))
+    found = [r.getMessage() for r in caplog.records if "store damaged" in r.getMessage()]
+    assert len(found) == 1 and "\n" not in found[0], found
+    reply = client.post("/v1/track", track())
+    assert reply.status == 503 and reply.body["reason"].startswith("store damaged: "), reply.raw[:300]
+    assert "harness reset" in reply.body["reason"]
+    for path in ("/api/beacons?userId=u-3", "/api/beacons", "/api/profiles", "/api/stats", "/api/bad"):
+        read = client.get(path)
+        assert read.status in (200, 503) and isinstance(read.body, dict), (path, read.status, read.raw[:200])
+        if read.status == 503:
+            assert read.body["reason"].startswith("store damaged: "), read.body
+    # reset sets the damaged file aside and starts an empty store: beacons are acknowledged again
+    assert client.delete("/api/beacons").status == 200
+    assert [p.name for p in tmp_path.glob("beacons.sqlite.damaged-*")][:1], "the damaged file is kept"
+    assert client.post("/v1/track", track()).status == 200
+    assert len(client.beacons()) == 1 and client.stats()["stored"] == 1
+
+
+def test_item6_damage_found_at_the_first_read_error_stops_acknowledgements(
+        tmp_path: Path, server_factory: Any, client_for: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store too big to check at open: the first read that meets a malformed page marks it."""
+    db = tmp_path / "beacons.sqlite"
+    _damaged_store(db, "middle")
+    monkeypatch.setattr(store_mod, "OPEN_CHECK_BYTES", 0, raising=False)
+    client = client_for(server_factory(db=str(db)))
+    read = client.get("/api/beacons?userId=u-3")
+    assert read.status == 503 and read.body["reason"].startswith("store damaged: "), read.raw[:300]
+    assert client.post("/v1/track", track()).status == 503
