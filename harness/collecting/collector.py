@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from harness import keys
-from harness.collecting import transport
+from harness.collecting import posthog, transport
 from harness.collecting.beacon import (
     BATCH_PATHS,
     MAX_REQUEST_BYTES,
@@ -290,7 +290,9 @@ async def _collect(request: web.Request) -> web.StreamResponse:
         response.force_close()  # the rest of the body is not read: this connection is done
         return response
     beacon = request.path.startswith(BEACON_PREFIX)
-    if (kind not in BATCH_PATHS) if beacon else (kind not in TYPES and kind not in BATCH_PATHS):
+    if request.path.startswith(posthog.PREFIX):
+        pass  # the route admits PostHog's capture paths only (add_routes)
+    elif (kind not in BATCH_PATHS) if beacon else (kind not in TYPES and kind not in BATCH_PATHS):
         reason = f"unknown endpoint {BEACON_PREFIX if beacon else '/v1/'}{kind}"
         _keep_bad(request, [bad_entry(reason, _text(raw), 404, request.path)])
         return _reply(request, 404, {"error": "not found", "reason": reason})
@@ -345,8 +347,13 @@ async def _ingest(request: web.Request, kind: str, raw: bytes) -> tuple[int, dic
     path = request.path
     plain = raw  # what the client meant to send, kept exactly in the bad list, once decompressed
     try:
-        plain = decompress(raw, request.headers.get("Content-Encoding", ""))
-        messages, shared = split_request(kind, parse_json(plain))
+        if path.startswith(posthog.PREFIX):  # PostHog's wire: gzip-js / base64 form / JSON events
+            plain = decompress(raw, request.headers.get("Content-Encoding", ""))
+            body = posthog.decode(plain, request.query, request.headers.get("Content-Type", ""))
+            messages, shared = posthog.split(body, request.query, path)
+        else:
+            plain = decompress(raw, request.headers.get("Content-Encoding", ""))
+            messages, shared = split_request(kind, parse_json(plain))
     except Rejected as exc:
         _keep_bad(request, [bad_entry(exc.reason, _text(plain), exc.status, path)])
         return exc.status, {"error": "rejected", "reason": exc.reason}
@@ -446,3 +453,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/{kind:.*}", collect)  # any /v1/ path: unknown ones get a JSON 404 too
     app.router.add_route("OPTIONS", BEACON_PREFIX + "{kind:.*}", preflight)
     app.router.add_post(BEACON_PREFIX + "{kind:.*}", collect)
+    # PostHog's ingestion host (the posthog profile's api_host): its capture paths are the collector, the
+    # rest (static/, array/<token>/config, flags/) the profile answers (harness.collecting.posthog)
+    app.router.add_route("OPTIONS", posthog.PREFIX + "{kind:.*}", preflight)
+    app.router.add_post(posthog.PREFIX + "{kind:(?:e|i/v0/e|batch|capture|track)/?}", collect)
+    app.router.add_route("*", posthog.PREFIX + "{tail:.*}", posthog.control)
