@@ -56,12 +56,20 @@ def installed_modules() -> Path:
 
 
 def npm_modules() -> Path:
-    """Where the profiles' ``npm:`` sources are read: a checkout's ``profiles-npm/node_modules`` when present (a
-    developer's ``npm ci``), else the per-user folder of ``harness install``. Read at every call, so an install made
-    after import is seen."""
-    if not installed_from_wheel() and CHECKOUT_MODULES.is_dir():
-        return CHECKOUT_MODULES
-    return installed_modules()
+    """Where the profiles' ``npm:`` sources are read: a checkout's ``profiles-npm/node_modules`` when it was
+    installed from the current lockfile (its ``LOCK_MARK``), else the per-user folder of ``harness install`` once
+    that is complete (a stale checkout copy would hide packages added since), else the checkout's copy if any.
+    Read at every call, so an install made after import is seen."""
+    if installed_from_wheel() or not CHECKOUT_MODULES.is_dir():
+        return installed_modules()
+    sha = lock_sha256()
+    for modules in (CHECKOUT_MODULES, installed_modules()):
+        try:
+            if (modules / LOCK_MARK).read_text().strip() == sha:
+                return modules
+        except OSError:
+            pass
+    return CHECKOUT_MODULES
 
 
 NPM_MODULES = npm_modules()  # the 0.2 name, fixed at import; use npm_modules()
