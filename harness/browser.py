@@ -42,8 +42,8 @@ SYSTEM_CANDIDATES: tuple[str, ...] = (
 )
 
 INSTALL_HINT = (
-    "install one with `make setup` (root: `apt-get install -y chromium chromium-headless-shell`; "
-    "otherwise: `playwright install chromium`) or set HARNESS_CHROMIUM=/path/to/chrome"
+    "install one: `playwright install chromium`, or on Debian/Ubuntu as root `apt-get install -y chromium "
+    "chromium-headless-shell` (in a checkout `make setup` does this), or set HARNESS_CHROMIUM=/path/to/chrome"
 )
 
 
