@@ -154,8 +154,8 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
         # Server libraries have no anonymousId of their own: reuse the browser's (C16), read from its
         # cookie as the profile declares the library encodes it (RudderStack's is RS_ENC_v3_ + base64).
         profile = request.app[keys.PROFILE]
-        name = profile.keys["anonymous_id"]
-        stored = profile.decode(name, request.cookies[name], "cookie") if name in request.cookies else None
+        stored = profile.lookup("anonymous_id", {n: profile.decode(n, v, "cookie") for n, v in request.cookies.items()
+                                                 if profile.owns("anonymous_id", n)})
         anon = (str(stored).strip('"') if isinstance(stored, str | int) and stored != "" else None) or \
             request.cookies.get(DEVICE_COOKIE) or secrets.token_hex(8)
         client = _server_library(request)

@@ -16,6 +16,7 @@ serves only its snippet's own entry: the files its template names after ``{{ ass
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
 import re
@@ -260,6 +261,44 @@ class SnippetProfile:
     def decode(self, name: str, raw: str | None, place: str) -> Any:
         """A stored value as the library meant it (see :mod:`harness.sites.storage`)."""
         return storage.decode(raw, self.encoding(name, place))
+
+    # ---- where a key lives: a storage name, or a field of one record (PostHog's ph_<token>_posthog) ----
+    def storage_name(self, key: str) -> str:
+        """The cookie / localStorage name (or ``fnmatch`` pattern) a profile key lives in.
+
+        ``[keys] anonymous_id = "ph_*_posthog#$device_id"``: the value is the field ``$device_id`` of the
+        JSON record stored under the name matching ``ph_*_posthog`` (the name holds the project token).
+        """
+        return self.keys.get(key, key).split("#", 1)[0]
+
+    def owns(self, key: str, name: str) -> bool:
+        """Whether a stored entry called ``name`` holds the profile key ``key``."""
+        pattern = self.storage_name(key)
+        return name == pattern or ("*" in pattern and fnmatch.fnmatchcase(name, pattern))
+
+    def lookup(self, key: str, entries: dict[str, Any]) -> Any:
+        """A profile key's value among decoded entries (:meth:`Device.cookies` / ``local_storage``), or None.
+
+        A ``name#field`` key reads that field of the record; ``name#field?other=value`` reads it only while
+        the record's ``other`` is ``value`` (PostHog keeps ``distinct_id`` for anonymous people too: it is the
+        user id only while ``$user_state`` is ``identified``). A record that is not an object has no field.
+        """
+        spec = self.keys.get(key, key)
+        name = next((n for n in entries if self.owns(key, n)), None)
+        if name is None:
+            return None
+        value = entries[name]
+        if "#" not in spec:
+            return value
+        field_spec = spec.split("#", 1)[1]
+        field_name, _, condition = field_spec.partition("?")
+        if not isinstance(value, dict):
+            return None
+        if condition:
+            other, _, wanted = condition.partition("=")
+            if str(value.get(other)) != wanted:
+                return None
+        return value.get(field_name)
 
 
 def _match_segments(pattern: list[str], parts: list[str]) -> dict[str, str] | None:

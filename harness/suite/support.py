@@ -28,6 +28,16 @@ def needs_api(device, name: str) -> None:
         pytest.skip(f"{device.profile.library} has no {name} API: {api.missing.get(name, 'not declared')}")
 
 
+# Where posthog-js implements the behaviours its `differs` marks quote (the source at PostHog/posthog-js 9b2a1b18;
+# measured on the npm release the profile pins).
+PH_CORE = ("https://github.com/PostHog/posthog-js/blob/9b2a1b18db64f9f6b331cbded543c5ead3ccf0cb/"
+           "packages/browser/src/posthog-core.ts")
+PH_RESET_SRC = PH_CORE + "#L3318-L3380 (reset(): a new distinct_id; $device_id is kept unless reset(true))"
+PH_IDENTIFY_SRC = PH_CORE + "#L2822-L2842 (identify(): distinct_id changes; $device_id is only set when missing)"
+PH_UNLOAD_SRC = PH_CORE + "#L1225-L1247 (pagehide: $pageleave is captured, saving the in-memory record again)"
+PH_PROPERTY_SRC = PH_CORE + "#L4069-L4071 (get_property(): the in-memory record, never re-read or re-saved)"
+PH_CAPTURE_SRC = PH_CORE + "#L1436 (capture(event, properties, options): no per-call id or context option)"
+
 # Where RudderStack documents (or implements) the behaviours its `differs` marks quote.
 RS_STORAGE_DOC = "https://www.rudderstack.com/docs/sources/event-streams/sdks/rudderstack-javascript-sdk/data-storage-cookies/"
 RS_API_DOC = "https://www.rudderstack.com/docs/sources/event-streams/sdks/rudderstack-javascript-sdk/supported-api/"

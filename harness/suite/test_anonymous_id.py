@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from harness.suite.support import RS_API_DOC, RS_STORAGE_DOC, is_uuid
+from harness.suite.support import PH_PROPERTY_SRC, PH_UNLOAD_SRC, RS_API_DOC, RS_STORAGE_DOC, is_uuid
 from harness.testing import measured
 
 
@@ -107,6 +107,9 @@ def test_deleted_cookie_is_restored_from_local_storage(desktop, beacons) -> None
 
 
 @pytest.mark.claims("C5")
+@pytest.mark.differs("posthog", reason="cookies and localStorage cleared under an open page: leaving that page "
+                     "saves posthog-js's in-memory record (ph_<token>_posthog) again, so the next visit keeps the "
+                     "old $device_id", issue=PH_UNLOAD_SRC)
 def test_clearing_cookies_and_storage_gives_a_new_anonymous_id(desktop, beacons) -> None:
     """C5: cookies and localStorage cleared -> a completely new anonymousId on the next visit."""
     desktop.land()
@@ -116,12 +119,17 @@ def test_clearing_cookies_and_storage_gives_a_new_anonymous_id(desktop, beacons)
     desktop.clear_storage()
     desktop.land()
     second = desktop.anonymous_id()
-    assert is_uuid(second) and second != first
+    assert is_uuid(second), f"the next visit's anonymousId is {second!r}"
+    measured(second != first, f"after clearing cookies and localStorage the next visit has the same anonymousId "
+                              f"{first!r} (cookie, localStorage) = {desktop.stored('anonymous_id')}")
     pages = beacons.wait_for(type="page", count=2)
     assert [p["anonymousId"] for p in pages] == [first, second]
 
 
 @pytest.mark.claims("C10")
+@pytest.mark.differs("posthog", reason="get_property('$device_id') never returns null, but with cookies and "
+                     "localStorage cleared it returns the id held in memory and saves nothing until the page is left",
+                     issue=PH_PROPERTY_SRC)
 @pytest.mark.differs("rudderstack", reason="getAnonymousId() never returns null, but with cookies and localStorage "
                      "cleared it returns the id the SDK holds in memory and saves it nowhere", issue=RS_API_DOC)
 def test_user_anonymous_id_never_returns_null(desktop, beacons) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from harness.suite.support import PETER, RS_IDENTIFY_SRC, RS_STORAGE_DOC, is_uuid, path_of
+from harness.suite.support import PETER, PH_IDENTIFY_SRC, RS_IDENTIFY_SRC, RS_STORAGE_DOC, is_uuid, path_of
 from harness.testing import measured
 
 
@@ -19,7 +19,7 @@ def test_identify_saves_user_id_and_traits_and_later_calls_carry_both_ids(deskto
     anon = desktop.anonymous_id()
     desktop.identify("97980cfea0067", PETER)
     stored = desktop.stored("user_id")
-    traits = desktop.local_storage().get(desktop.profile.keys["user_traits"])
+    traits = desktop.stored("user_traits")[1]
     measured(stored == ("97980cfea0067", "97980cfea0067") and traits == PETER,
              f"userId (cookie, localStorage) = {stored}; localStorage traits = {traits!r}")
     assert desktop.user_id() == "97980cfea0067" and desktop.traits() == PETER
@@ -54,6 +54,8 @@ def test_seed_example_identify_then_signed_up_share_the_anonymous_id(desktop, be
 
 
 @pytest.mark.claims("C14")
+@pytest.mark.differs("posthog", reason="identify() with a different userId keeps $device_id (the beacons' "
+                     "anonymousId); only distinct_id changes", issue=PH_IDENTIFY_SRC)
 @pytest.mark.differs("rudderstack", reason="identify() with a different userId resets the user (userId, traits) "
                      "but keeps the anonymousId, so both users share it", issue=RS_IDENTIFY_SRC)
 def test_identify_with_a_different_user_refreshes_the_anonymous_id(desktop, beacons) -> None:

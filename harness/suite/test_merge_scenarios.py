@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 
@@ -27,6 +29,13 @@ def sign_up(device, beacons) -> str:
     if uid is None:
         uid = beacons.expect(userId=lambda value: isinstance(value, str) and value != "")[0]["userId"]
     beacons.expect(userId=uid)
+    # the person reads the page the sign-up lands on: what the library holds there (a batching default, its
+    # declared hold_ms) arrives; a call that never comes is left to the lint (C23)
+    mode = device.profile.mode(None)
+    hold_s = (mode.hold_ms if mode else 0) / 1000
+    for call in device.site.expected_signup() if hold_s else ():
+        with contextlib.suppress(AssertionError):
+            beacons.expect(timeout=1 + hold_s, userId=uid, **call)
     return uid
 
 

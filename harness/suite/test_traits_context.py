@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.sites.snippet import Unsupported
-from harness.suite.support import RS_API_DOC
+from harness.suite.support import PH_CAPTURE_SRC, RS_API_DOC
 from harness.testing import MeasuredDifference, measured
 
 
@@ -38,6 +38,8 @@ def test_traits_are_cached_by_identify_and_group_and_cleared_by_empty_object(des
 @pytest.mark.claims("C18")
 @pytest.mark.differs("rudderstack", reason="every call's context.traits carries the cached user traits (what identify "
                      "saved), merged with the ones passed in options.context", issue=RS_API_DOC)
+@pytest.mark.differs("posthog", reason="capture() has no per-call context: the traits passed in options.context "
+                     "reach no beacon", issue=PH_CAPTURE_SRC)
 def test_context_traits_apply_to_one_call_only(desktop, beacons) -> None:
     """C18: plan_id passed in context.traits rides on that track call only; context does not persist."""
     desktop.land()
@@ -47,8 +49,8 @@ def test_context_traits_apply_to_one_call_only(desktop, beacons) -> None:
     desktop.track("Clicked Again", {"emailCampaign": "Second Touch"})
     first = beacons.one(event="Clicked Email")
     second = beacons.one(event="Clicked Again")
-    measured(first["context"]["traits"] == {"plan_id": "Paid, Tier 2"},
-             f"context.traits = {first['context']['traits']}; only what was passed was expected")
+    measured(first["context"].get("traits") == {"plan_id": "Paid, Tier 2"},
+             f"context.traits = {first['context'].get('traits')}; only what was passed was expected")
     measured("traits" not in second["context"], f"the next call has context.traits = {second['context'].get('traits')}")
 
 

@@ -312,8 +312,7 @@ class Device:
 
     def cookie(self, key: str) -> dict[str, Any] | None:
         """The full cookie (expires, domain, ...) for a profile key name (e.g. 'anonymous_id') or a name."""
-        name = self.profile.keys.get(key, key)
-        return next((c for c in self.raw_cookies() if c["name"] == name), None)
+        return next((c for c in self.raw_cookies() if self.profile.owns(key, c["name"])), None)
 
     def local_storage(self) -> dict[str, Any]:
         raw = self.tab.evaluate(
@@ -321,9 +320,8 @@ class Device:
         return {k: self.profile.decode(k, v, "local") for k, v in raw.items()}
 
     def stored(self, key: str) -> tuple[Any, Any]:
-        """(cookie value, localStorage value) for a profile key such as 'anonymous_id'."""
-        name = self.profile.keys.get(key, key)
-        return self.cookies().get(name), self.local_storage().get(name)
+        """(cookie value, localStorage value) for a profile key such as 'anonymous_id' (a record's field too)."""
+        return self.profile.lookup(key, self.cookies()), self.profile.lookup(key, self.local_storage())
 
     def clear_cookies(self) -> None:
         self.context.clear_cookies()
