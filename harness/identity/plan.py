@@ -27,6 +27,8 @@ from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
+from harness.userfiles import NestingError, parse_bounded
+
 Plan = dict[str, Any]
 
 TOP_KEYS = frozenset({"events", "identify", "allow_unplanned", "name", "version", "description"})
@@ -59,14 +61,18 @@ def load_plan(path: str | Path) -> Plan:
 
 def _parse_json(text: str, file: Path) -> Any:
     try:
-        return json.loads(text)
+        return parse_bounded(json.loads, text)
+    except NestingError as exc:
+        raise PlanError(f"{file}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise PlanError(f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
 
 
 def _parse_yaml(text: str, file: Path) -> Any:
     try:
-        return yaml.safe_load(text)
+        return parse_bounded(yaml.safe_load, text)
+    except NestingError as exc:
+        raise PlanError(f"{file}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

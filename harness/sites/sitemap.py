@@ -53,6 +53,7 @@ from typing import Any
 
 from harness.resources import SITEMAPS_DIR
 from harness.sites.steps import Step, StepError, absolute, parse_steps, run_steps
+from harness.userfiles import NestingError, parse_bounded
 
 SHOP_MAP = SITEMAPS_DIR / "shop.toml"
 TABLES = ("site", "before", "pages", "signup", "login", "logout")
@@ -266,10 +267,10 @@ def load_site_map(path: str | Path) -> SiteMap:
     """Read a site map TOML file; every mistake is one :class:`SiteMapError` line."""
     source = Path(path)
     try:
-        data = tomllib.loads(source.read_text())
+        data = parse_bounded(tomllib.loads, source.read_text())
     except OSError as exc:
         raise SiteMapError(f"site map {source}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, NestingError) as exc:
         raise SiteMapError(f"site map {source}: not valid TOML: {str(exc)[:200]}") from None
     unknown = sorted(set(data) - set(TABLES))
     if unknown:

@@ -29,6 +29,7 @@ import jinja2
 
 from harness import resources
 from harness.sites import storage
+from harness.userfiles import NestingError, parse_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPETS_DIR = resources.SNIPPETS_DIR  # the checkout's fixtures/snippets/, or the wheel's copy
@@ -504,8 +505,8 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         raise ProfileError(f"snippet profile {spec!r} not found (bundled: {', '.join(available())}; "
                            f"or pass a folder holding profile.toml)")
     try:
-        data = tomllib.loads(toml.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = parse_bounded(tomllib.loads, toml.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, NestingError) as exc:  # 5,000 levels: one line
         raise ProfileError(f"{toml}: not valid TOML: {exc}") from None
     folder = candidate.resolve()
     template = data.get("template", "snippet.html.j2")

@@ -132,9 +132,11 @@ def parse_script(text: str) -> list[Step]:
     if re.search(r"^\s*steps\s*=", text, re.M):
         import tomllib
 
+        from harness.userfiles import NestingError, parse_bounded
+
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            data = parse_bounded(tomllib.loads, text)
+        except (tomllib.TOMLDecodeError, NestingError) as exc:
             raise StepError(f"not valid TOML: {exc}") from None
         unknown = sorted(set(data) - {"steps"})
         if unknown:

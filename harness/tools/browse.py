@@ -20,6 +20,7 @@ for the vendor CDNs, beacons go to the server's collector, anything else is bloc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.request
@@ -84,31 +85,49 @@ def browse(site_url: str, site_map: str | None, server: str, capture_hosts: tupl
     interceptor = Interceptor(harness_url=server, site_url=site.url,
                               vendors=vendor_hosts(profiles, preferred=library), capture_hosts=capture_hosts,
                               allow=site.allow)
+    failure: str | None = None
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(**launch_args(headless=not headed))
-            context = interceptor.attach(browser.new_context(service_workers="block"))
-            observe(context)  # how each beacon leaves the page, observed (harness.collecting.transport)
-            page = context.new_page()
-            if headed:
-                page.goto(site.url + site.landing)
-                click.echo(f"browsing {site.url}: close the window when done; beacons appear in "
-                           f"{server}/inspector")
-                page.wait_for_event("close", timeout=0)
-            else:
-                _run_steps(page, site, steps, library)
-                page.wait_for_load_state("networkidle")  # the last page's calls are made after load
-                context.close()  # pending beacons are delivered by the routes before the context goes
-            browser.close()
+            try:
+                context = interceptor.attach(browser.new_context(service_workers="block"))
+                observe(context)  # how each beacon leaves the page, observed (harness.collecting.transport)
+                page = context.new_page()
+                if headed:
+                    page.goto(site.url + site.landing)
+                    click.echo(f"browsing {site.url}: close the window when done; beacons appear in "
+                               f"{server}/inspector")
+                    page.wait_for_event("close", timeout=0)
+                else:
+                    _run_steps(page, site, steps, library)
+                    page.wait_for_load_state("networkidle")  # the last page's calls are made after load
+                    context.close()  # pending beacons are delivered by the routes before the context goes
+            except StepFailed as exc:
+                failure = f"browse: {exc}"
+            except PlaywrightError as exc:
+                failure = f"browse: {str(exc).splitlines()[0]}"
+            finally:
+                # closed here, inside Playwright's loop: a failed long step left requests pending, and leaving
+                # the loop with them printed a CancelledError traceback each and no summary
+                with contextlib.suppress(PlaywrightError):
+                    browser.close()
     except BrowserNotFound as exc:
         raise HarnessError(str(exc)) from None
-    except StepFailed as exc:
-        raise HarnessError(f"browse: {exc}") from None
     except PlaywrightError as exc:
-        raise HarnessError(f"browse: {str(exc).splitlines()[0]}") from None
-    after = _stats(server)
+        failure = failure or f"browse: {str(exc).splitlines()[0]}"
+    _summary(server, before, site.url, interceptor)  # always, also after a failed step
+    if failure:
+        raise HarnessError(failure)
+
+
+def _summary(server: str, before: dict[str, int], site_url: str, interceptor: Interceptor) -> None:
+    """The one summary line: what reached the server, what the interception captured, served and blocked."""
+    try:
+        stored = str(_stats(server).get("stored", 0) - before.get("stored", 0))
+    except OSError:
+        stored = "?"  # the server went away meanwhile
     summary = interceptor.summary()
-    click.echo(f"stored {after.get('stored', 0) - before.get('stored', 0)} beacon(s) from {site.url}; "
+    click.echo(f"stored {stored} beacon(s) from {site_url}; "
                f"captured {sum(summary['captured'].values())}, served {sum(summary['served'].values())} vendor "
                f"file(s), blocked {sum(summary['blocked'].values())} request(s)"
                + (f" ({', '.join(sorted(summary['blocked']))})" if summary["blocked"] else ""))

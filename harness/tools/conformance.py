@@ -46,6 +46,7 @@ from harness.identity.matrix import (  # noqa: F401  (the 0.2 names: harness.too
     Cell,
     Column,
     read_matrix,
+    read_saved,
     render,
     stale_cells,
 )
@@ -145,7 +146,10 @@ def conformance(snippets: str, out: str, json_out: str | None, tests: str, worke
     from harness.sites.snippet import ProfileError, load_profile
 
     if from_json:
-        saved = [Column.from_dict(c) for c in json.loads(Path(from_json).read_text())]
+        try:  # a hand-edited or hostile file: one harness: line, not a traceback
+            saved = read_saved(Path(from_json).read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:
+            raise HarnessError(f"--from-json {from_json}: {exc}") from None
         for column in saved:
             column.library = _saved_library(column)
         text = render(saved, "harness conformance --snippet " + ",".join(c.profile for c in saved))
