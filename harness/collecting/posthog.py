@@ -11,7 +11,8 @@ An event is ``{"event", "properties", "uuid", "timestamp", "$set", "$set_once"}`
 its properties (``distinct_id``, ``$device_id``, ``$is_identified``, ``$anon_distinct_id``, ``token``).
 
 Each event becomes one analytics.js-shaped message (see :func:`to_beacon`), PostHog's own event kept
-beside it under ``_vendor``; the collector then validates, enriches and stores it as any other beacon
+beside it under ``_vendor`` (its properties are the beacon's, kept once: :func:`raw_event` rebuilds it); the
+collector then validates, enriches and stores it as any other beacon
 (same size limits, same bad list). Bodies are decoded within the collector's limits
 (:data:`~harness.collecting.beacon.MAX_REQUEST_BYTES` in, :data:`~harness.collecting.beacon.MAX_DECOMPRESSED_BYTES`
 out); what cannot be decoded is a :class:`~harness.collecting.beacon.Rejected` with the reason.
@@ -38,6 +39,17 @@ VENDOR = "posthog"
 # PostHog's special events -> analytics.js types; every other event is a track
 TYPES = {"$pageview": "page", "$screen": "screen", "$identify": "identify", "$set": "identify",
          "$groupidentify": "group", "$create_alias": "alias"}
+
+
+def raw_event(beacon: Mapping[str, Any]) -> dict[str, Any] | None:
+    """PostHog's event exactly as it arrived, rebuilt from a stored beacon (``_vendor.message`` + ``properties``)."""
+    vendor = beacon.get("_vendor")
+    if not isinstance(vendor, Mapping) or vendor.get("name") != VENDOR or not isinstance(vendor.get("message"), dict):
+        return None
+    message = dict(vendor["message"])
+    if vendor.get("properties_in") == "properties":
+        message["properties"] = beacon.get("properties")
+    return message
 
 
 def is_ingest(tail: str) -> bool:
@@ -181,7 +193,12 @@ def to_beacon(event: Any, api_key: str | None = None, sent_at: str | None = None
     if "$ip" in p:
         context["ip"] = p["$ip"]
     message["context"] = context
-    message["_vendor"] = _some({"name": VENDOR, "endpoint": path or None, "message": event})
+    # PostHog's event as sent, but for its properties: they are the beacon's ``properties`` (the same object),
+    # kept once so an event is measured against the message limit once, not twice (see raw_event)
+    split = props is not None  # the beacon holds exactly these
+    kept = {k: v for k, v in event.items() if k != "properties"} if split else event
+    message["_vendor"] = _some({"name": VENDOR, "endpoint": path or None, "message": kept,
+                                "properties_in": "properties" if split else None})
     return {k: v for k, v in message.items() if v is not None or k in ("userId", "anonymousId")}
 
 
