@@ -52,10 +52,16 @@ INIT_SCRIPT = """(() => {
   const mark = (url, how) => {
     try {
       const u = new URL(String(url), location.href);
-      if (!(u.pathname.startsWith('/v1/') || u.pathname.startsWith('/beacon/v1/')) || u.searchParams.has(Q)) return url;
-      u.searchParams.set(Q, how);
+      if (!(u.pathname.startsWith('/v1/') || u.pathname.startsWith('/beacon/v1/'))) return url;
+      u.searchParams.set(Q, how);  // set: whatever mark the page put in its own URL is replaced
       return u.href;
     } catch (e) { return url; }
+  };
+  const forged = (url) => {  // a collector URL that already carries the mark
+    try {
+      const u = new URL(String(url), location.href);
+      return (u.pathname.startsWith('/v1/') || u.pathname.startsWith('/beacon/v1/')) && u.searchParams.has(Q);
+    } catch (e) { return false; }
   };
   const wrap = (owner, name, make) => {
     const original = owner && owner[name];
@@ -71,6 +77,10 @@ INIT_SCRIPT = """(() => {
     // A Request object's body cannot be re-wrapped without turning it into a stream upload (which fails
     // over HTTP/1.1, and is refused for keepalive): sent unmarked, the collector records "browser".
     if (input instanceof Request || String((init && init.method) || 'GET').toUpperCase() !== 'POST') {
+      // the mark is the harness's word: a Request the page marked itself is refused, not recorded as its claim
+      if (input instanceof Request && forged(input.url)) {
+        return Promise.reject(new TypeError('harness: ' + Q + ' is set by the harness, not the page'));
+      }
       return original.apply(this, arguments);
     }
     return original.call(this, mark(input, how || (init.keepalive ? 'fetch-keepalive' : 'fetch')), init);
@@ -99,8 +109,18 @@ def observed(query: Mapping[str, str], headers: Mapping[str, str]) -> str:
     """
     if not headers.get("Sec-Fetch-Mode") and not headers.get("Origin"):
         return SERVER
+    if headers.get("Sec-Fetch-Mode") == "navigate" or len(getall(query, QUERY)) != 1:
+        return BROWSER  # a form post is no script API; two marks: the page added its own
     mark = query.get(QUERY)
     return mark if mark in OBSERVED else BROWSER
+
+
+def getall(query: Mapping[str, str], name: str) -> list[str]:
+    """Every value of ``name`` in a query (a MultiDict's getall; a plain mapping has at most one)."""
+    many = getattr(query, "getall", None)
+    if many is not None:
+        return list(many(name, []))
+    return [query[name]] if name in query else []
 
 
 def observe(context: object) -> None:
