@@ -89,7 +89,7 @@ class Asset:
             return _inside(self.source, parts[len(own):])
         if _match_segments(own, parts) is None:
             return None
-        return self.source if self.source.is_file() else None
+        return self.source if self.source.is_file() and not _is_store_file(self.source) else None
 
 
 @dataclass(frozen=True)
@@ -322,7 +322,24 @@ def _inside(folder: Path, parts: list[str]) -> Path | None:
     path = base.joinpath(*parts).resolve()
     if not path.is_relative_to(base) or path == base or not path.is_file():
         return None
+    if path.name == "profile.toml" or path.suffix == ".j2" or _is_store_file(path):
+        return None  # a folder declared as "." must not serve the profile itself, nor a --db kept there
     return path
+
+
+_STORE_MAGIC = (b"SQLite format 3\x00", b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a database, its WAL
+
+
+def _is_store_file(path: Path) -> bool:
+    """A SQLite database or WAL (a beacon store: e-mails, user ids), by its first bytes, or a -shm index."""
+    if path.name.endswith("-shm"):
+        return True
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return True
+    return head.startswith(_STORE_MAGIC)
 
 
 NO_SNIPPET = SnippetProfile(name="none", folder=None, template=None, description="pages without any snippet",
@@ -427,6 +444,7 @@ def _routes(data: dict[str, Any], folder: Path, toml: Path) -> tuple[Route, ...]
         path, template = str(item.get("path", "")).lstrip("/"), str(item.get("template", ""))
         if not path or not template:
             raise ProfileError(f"{toml}: each [[routes]] needs 'path' and 'template'")
+        _check_template_name(folder, template, toml)
         if not (folder / template).is_file():
             raise ProfileError(f"{toml}: route template {template!r} does not exist")
         out.append(Route(path, template, str(item.get("content_type", "application/json"))))
@@ -508,8 +526,11 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         data = parse_bounded(tomllib.loads, toml.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, NestingError) as exc:  # 5,000 levels: one line
         raise ProfileError(f"{toml}: not valid TOML: {exc}") from None
+    if (mistake := _shape_error(data)) is not None:
+        raise ProfileError(f"{toml}: {mistake}")
     folder = candidate.resolve()
     template = data.get("template", "snippet.html.j2")
+    _check_template_name(folder, template, toml)
     if not (folder / template).is_file():
         raise ProfileError(f"{toml}: template {template!r} does not exist")
     keys = {**DEFAULT_KEYS, **{k: str(v) for k, v in (data.get("keys") or {}).items()}}
@@ -545,6 +566,60 @@ def load_profile(name_or_path: str | None = None) -> SnippetProfile:
         context_name=str(library.get("context_name", "")),
         differs=_differs(data, toml),
     )
+
+
+# profile.toml's tables and values by the type they must have: a wrong one is one ProfileError line
+_TOP_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "template": str, "description": str, "snapshots": str, "keys": dict, "library": dict,
+    "assets": list, "routes": list, "delivery": dict, "storage": dict, "api": dict, "intercept": dict,
+    "differs": dict}
+_NAMES = {dict: "a table", list: "an array", str: "a string", int: "a whole number"}
+
+
+def _shape_error(data: dict[str, Any]) -> str | None:
+    """What in ``data`` has the wrong type (the first one), or None."""
+    def wrong(where: str, value: Any, kind: type) -> str | None:
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        return None if ok else f"{where} must be {_NAMES[kind]}, not {type(value).__name__} {str(value)[:40]!r}"
+
+    checks: list[tuple[str, Any, type]] = [(k, data[k], t) for k, t in _TOP_TYPES.items()  # type: ignore[misc]
+                                           if k in data]
+    if isinstance(data.get("keys"), dict):
+        checks += [(f"[keys] {k}", v, str) for k, v in data["keys"].items()]
+    for table in ("assets", "routes"):
+        if isinstance(data.get(table), list):
+            checks += [(f"[[{table}]] {i}", item, dict) for i, item in enumerate(data[table], 1)]
+            checks += [(f"[[{table}]] {i} {k}", item[k], str) for i, item in enumerate(data[table], 1)
+                       if isinstance(item, dict) for k in ("path", "file", "dir", "template", "content_type")
+                       if k in item]
+    library = data.get("library")
+    if isinstance(library, dict):
+        checks += [(f"[library] {k}", library[k], str) for k in ("name", "version", "not_loaded", "context_name")
+                   if k in library]
+        if "cookie_scopes" in library:
+            scopes = library["cookie_scopes"]
+            checks.append(("[library] cookie_scopes", scopes, list))
+            checks += [("[library] cookie_scopes", v, str) for v in scopes] if isinstance(scopes, list) else []
+    delivery = data.get("delivery")
+    if isinstance(delivery, dict):
+        modes = delivery.get("modes", {})
+        checks.append(("[delivery] modes", modes, dict))
+        for name, spec in modes.items() if isinstance(modes, dict) else ():
+            if isinstance(spec, dict) and "hold_ms" in spec:
+                checks.append((f"[delivery.modes.{name}] hold_ms", spec["hold_ms"], int))
+    storage_table = data.get("storage")
+    if isinstance(storage_table, dict) and "keys" in storage_table:
+        checks.append(("[storage] keys", storage_table["keys"], dict))
+    for where, value, kind in checks:
+        if (found := wrong(where, value, kind)) is not None:
+            return found
+    return None
+
+
+def _check_template_name(folder: Path, template: str, toml: Path) -> None:
+    """A template is a file of the profile folder: jinja2 would refuse ``..`` only later, at the first page."""
+    if PurePosixPath(template).is_absolute() or ".." in PurePosixPath(template).parts:
+        raise ProfileError(f"{toml}: template {template!r} must be a file inside the profile folder")
 
 
 def _intercept(data: dict[str, Any], toml: Path) -> dict[str, tuple[str, ...]]:

@@ -59,6 +59,52 @@ def test_a_deeply_nested_profile_site_map_or_script_is_one_line(tmp_path: Path) 
         parse_script("steps = " + "[" * DEEP + "]" * DEEP + "\n")
 
 
+# ---- profiles: every value of the wrong type is one line -------------------------------------------------------
+@pytest.mark.parametrize(("toml", "message"), [
+    ("keys = 3", "keys must be a table, not int"),
+    ("keys = {anonymous_id = 3}", "[keys] anonymous_id must be a string"),
+    ("assets = [3]", "[[assets]] 1 must be a table"),
+    ("routes = 3", "routes must be an array"),
+    ("template = 3", "template must be a string"),
+    ("[library]\ncookie_scopes = 3", "[library] cookie_scopes must be an array"),
+    ("[delivery]\nmodes = 3", "[delivery] modes must be a table"),
+    ('[delivery.modes.x]\nhold_ms = "abc"', "[delivery.modes.x] hold_ms must be a whole number"),
+    ("storage = 3", "storage must be a table"),
+    ("[storage]\nkeys = 3", "[storage] keys must be a table"),
+    ('template = "../../../../etc/passwd"', "must be a file inside the profile folder"),
+    ('template = "/etc/passwd"', "must be a file inside the profile folder"),
+    ('[[routes]]\npath = "s"\ntemplate = "../x.j2"', "must be a file inside the profile folder"),
+])
+def test_a_profile_value_of_the_wrong_type_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "profile.toml").write_text(toml + "\n")
+    (tmp_path / "p" / "snippet.html.j2").write_text("")
+    (tmp_path / "x.j2").write_text("")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(tmp_path / "p"))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_folder_declared_as_the_profile_itself_serves_no_profile_file_nor_store(tmp_path: Path) -> None:
+    from harness.collecting.store import BeaconStore
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "profile.toml").write_text('[[assets]]\npath = "all/"\ndir = "."\n[[assets]]\npath = "db"\n'
+                                       'file = "beacons.sqlite"\n')
+    (root / "snippet.html.j2").write_text("")
+    (root / "lib.js").write_text("window.lib = 1;")
+    store = BeaconStore(str(root / "beacons.sqlite"))
+    store.add([{"type": "identify", "userId": "u", "traits": {"email": "rita@acme.example"}, "messageId": "m"}])
+    profile = load_profile(str(root))
+    served = profile.serve("all/lib.js")
+    assert served is not None and served.file is not None
+    for tail in ("all/profile.toml", "all/snippet.html.j2", "all/beacons.sqlite", "all/beacons.sqlite-wal",
+                 "all/beacons.sqlite-shm", "db"):
+        assert profile.serve(tail) is None, tail
+    store.close()
+
+
 # ---- site-map placeholders and paths (already fixed: verified here) -----------------------------------------
 @pytest.mark.parametrize("template", ["{n:>300000000}", "{name.__class__.__mro__}", "{0}", "{", "{email!r}"])
 def test_placeholders_are_only_the_documented_names(template: str) -> None:
