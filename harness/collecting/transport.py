@@ -35,11 +35,12 @@ Chrome) a beacon is ``browser``; a request with neither Sec-Fetch-* nor Origin i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 QUERY = "hx_transport"
-# Paths of the collector the mark goes on: the tracking API, and RudderStack's beacon endpoint.
-COLLECTOR_PREFIXES = ("/v1/", "/beacon/v1/")
+# Paths of the collector the mark goes on: the tracking API, RudderStack's beacon endpoint, PostHog's capture paths.
+COLLECTOR_PREFIXES = ("/v1/", "/beacon/v1/", "/posthog/e/", "/posthog/i/v0/e/", "/posthog/batch/")
 OBSERVED = ("beacon", "xhr", "fetch", "fetch-keepalive", "fetchlater")
 BROWSER = "browser"  # a browser sent it; which API is unknown (no harness script in that page)
 SERVER = "server"  # neither Sec-Fetch-* nor Origin: not a browser (server-side libraries, curl, tests)
@@ -52,7 +53,7 @@ INIT_SCRIPT = """(() => {
   const mark = (url, how) => {
     try {
       const u = new URL(String(url), location.href);
-      if (!(u.pathname.startsWith('/v1/') || u.pathname.startsWith('/beacon/v1/'))) return url;
+      if (!__PATHS__.some((p) => u.pathname.startsWith(p))) return url;
       u.searchParams.set(Q, how);  // set: whatever mark the page put in its own URL is replaced
       return u.href;
     } catch (e) { return url; }
@@ -60,7 +61,7 @@ INIT_SCRIPT = """(() => {
   const forged = (url) => {  // a collector URL that already carries the mark
     try {
       const u = new URL(String(url), location.href);
-      return (u.pathname.startsWith('/v1/') || u.pathname.startsWith('/beacon/v1/')) && u.searchParams.has(Q);
+      return __PATHS__.some((p) => u.pathname.startsWith(p)) && u.searchParams.has(Q);
     } catch (e) { return false; }
   };
   const wrap = (owner, name, make) => {
@@ -92,7 +93,7 @@ INIT_SCRIPT = """(() => {
     if (String(method).toUpperCase() === 'POST') args[1] = mark(url, 'xhr');
     return original.apply(this, args);
   });
-})();""".replace("__QUERY__", QUERY)
+})();""".replace("__QUERY__", QUERY).replace("__PATHS__", json.dumps(list(COLLECTOR_PREFIXES)))
 
 
 def is_collector_path(path: str) -> bool:
