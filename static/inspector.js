@@ -312,9 +312,16 @@
     const title = $('detail-title');
     title.replaceChildren(badge(str(r.type) || '?', typeClass(r.type)), ' ', what(r) || '(unnamed)');
     const meta = r._meta && typeof r._meta === 'object' ? r._meta : {};
+    const context = r.context && typeof r.context === 'object' ? r.context : {};
+    const lib = context.library && typeof context.library === 'object' ? context.library : {};
+    // a vendor wire the collector decoded (PostHog's): its name and its own message, as it arrived
+    const vendor = r._vendor && typeof r._vendor === 'object' && r._vendor.message && typeof r._vendor.message === 'object'
+      ? r._vendor : null;
     const facts = [
       ['seq', meta.seq], ['messageId', r.messageId], ['userId', r.userId], ['anonymousId', r.anonymousId],
       ['transport', meta.transport], ['device', meta.device], ['timestamp', r.timestamp], ['receivedAt', r.receivedAt],
+      ['library', [vendor && str(vendor.name) !== str(lib.name) ? vendor.name : '', lib.name, lib.version]
+        .map(str).filter(Boolean).join(' ')],
     ];
     $('detail-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { class: 'mono' }, str(v) || '–')]));
     const notes = [];
@@ -326,6 +333,14 @@
         notes.push(el('p', { class: `note ${SEVERITIES.has(finding.severity) ? finding.severity : 'info'}` },
           `Lint ${str(finding.rule)}: ${str(finding.message)}`));
       }
+    }
+    if (vendor) {  // the vendor's own message: _vendor.message, its properties being the beacon's (kept once)
+      const raw = Object.assign({}, vendor.message);
+      if (vendor.properties_in === 'properties') raw.properties = r.properties;
+      const own = el('pre', { class: 'json vendor-json' });
+      renderJson(own, raw, 0);
+      notes.push(el('details', { class: 'vendor' },
+        el('summary', {}, `${str(vendor.name)}'s own message (${str(vendor.endpoint) || 'as sent'})`), own));
     }
     $('detail-notes').replaceChildren(...notes);
     const pre = $('detail-json');

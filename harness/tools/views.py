@@ -177,6 +177,18 @@ def transport(record: Record) -> str:
     return str(meta.get("transport") or "") if isinstance(meta, Mapping) else ""
 
 
+def library(record: Record) -> str:
+    """Who sent it: ``context.library`` name and version, after the vendor whose wire the collector decoded
+    (``_vendor.name``, e.g. ``posthog web 1.449.2``) when that is another name."""
+    context = record.get("context")
+    lib = context.get("library") if isinstance(context, Mapping) else None
+    lib = lib if isinstance(lib, Mapping) else {}
+    vendor = record.get("_vendor")
+    vendor_name = str(vendor.get("name") or "") if isinstance(vendor, Mapping) else ""
+    name, version = str(lib.get("name") or ""), str(lib.get("version") or "")
+    return " ".join(p for p in (vendor_name if vendor_name != name else "", name, version) if p)
+
+
 def seq(record: Record) -> Any:
     meta = record.get("_meta")
     return meta.get("seq", "") if isinstance(meta, Mapping) else ""
@@ -185,9 +197,9 @@ def seq(record: Record) -> Any:
 # ---- beacons --------------------------------------------------------------------------------
 def beacons_table(records: Iterable[Record], total: int | None = None, title: str = "Beacons",
                   width: int | None = None) -> Table:
-    """Arrival-ordered table: seq, time received, type, event/name, userId, anonymousId, transport.
+    """Arrival-ordered table: seq, time received, type, event/name, userId, anonymousId, transport, library.
 
-    ``width``: fit that many columns (drops received, then via, then anonymousId); None keeps all.
+    ``width``: fit that many columns (drops library, received, then via, then anonymousId); None keeps all.
     """
     rows = list(records)
     shown = f"{len(rows)}" if total is None or total == len(rows) else f"last {len(rows)} of {total}"
@@ -198,6 +210,7 @@ def beacons_table(records: Iterable[Record], total: int | None = None, title: st
     user = Column("userId")
     anon = Column("anonymousId", priority=2)
     via = Column("via", priority=3, options={"style": "dim"})
+    lib = Column("library", priority=5, options={"style": "dim"})
     for record in rows:
         kind = str(record.get("type") or "")
         seq_col.cells.append(_text(seq(record)))
@@ -207,7 +220,8 @@ def beacons_table(records: Iterable[Record], total: int | None = None, title: st
         user.cells.append(_text(record.get("userId"), "bold"))
         anon.cells.append(_text(short_id(record.get("anonymousId"))))
         via.cells.append(_text(transport(record)))
-    return fitted_table(f"{title} ({shown})", [seq_col, received, kind_col, name_col, user, anon, via], width)
+        lib.cells.append(_text(library(record)))
+    return fitted_table(f"{title} ({shown})", [seq_col, received, kind_col, name_col, user, anon, via, lib], width)
 
 
 def beacon_line_header() -> Text:
