@@ -153,7 +153,54 @@ def check_schema(schema: Any, where: str) -> type[Validator]:
     except SchemaError as exc:
         at = "/".join(str(p) for p in exc.absolute_path)
         raise PlanError(f"{where} is not a valid JSON Schema{f' (at {at})' if at else ''}: {exc.message}") from None
+    if isinstance(schema, dict) and (problem := _ref_problem(schema)) is not None:
+        raise PlanError(f"{where}: {problem}")
     return cls
+
+
+def _ref_problem(schema: dict[str, Any]) -> str | None:
+    """A ``$ref`` the checker could not resolve offline: another document (a URL: a plan is checked without the
+    network), or a pointer into this schema that leads nowhere (the lint crashed on it later)."""
+    anchors: set[str] = set()
+    refs: list[str] = []
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("$anchor", "$dynamicAnchor") and isinstance(value, str):
+                    anchors.add(value)
+                elif key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                    refs.append(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    for ref in refs:
+        if not ref.startswith("#"):
+            return f"$ref {ref[:80]!r} names another document; only references inside the plan (#/$defs/...) are used"
+        if ref.startswith("#/") or ref == "#":
+            if not _points(schema, ref):
+                return f"$ref {ref[:80]!r} points at nothing in this schema"
+        elif ref[1:] not in anchors:
+            return f"$ref {ref[:80]!r} names no $anchor of this schema"
+    return None
+
+
+def _points(schema: Any, ref: str) -> bool:
+    """Whether the JSON pointer of ``#/a/b`` leads somewhere in ``schema``."""
+    from urllib.parse import unquote
+
+    node = schema
+    for raw in ref[2:].split("/") if ref != "#" else []:
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
 
 
 def _json_compatible(document: Any) -> None:

@@ -45,6 +45,36 @@ def test_a_deeply_nested_plan_is_one_line(tmp_path: Path, name: str, text: str) 
     assert "\n" not in str(caught.value)
 
 
+LAUGHS = "".join(f"x-{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else '"lol"'] * 10) + "]\n" for i in range(9))
+
+
+def test_a_billion_laughs_plan_is_refused_at_once(tmp_path: Path) -> None:
+    """Aliases repeating a list: 10^9 values in a few hundred bytes (walking them took minutes)."""
+    import time
+
+    (tmp_path / "plan.yaml").write_text(LAUGHS + "events: {}\n")
+    started = time.monotonic()
+    with pytest.raises(PlanError, match="holds more than 200,000 values"):
+        load_plan(tmp_path / "plan.yaml")
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(("schema", "message"), [
+    ("{$ref: 'http://127.0.0.1:9/x.json'}", "names another document"),
+    ("{$ref: '#/$defs/nope'}", "points at nothing"),
+    ("{$ref: '#nowhere'}", r"names no \$anchor"),
+])
+def test_a_plan_reference_the_lint_cannot_resolve_offline_is_one_line(tmp_path: Path, schema: str,
+                                                                       message: str) -> None:
+    """The lint crashed later (Unresolvable) on these; a remote one would have needed the network."""
+    (tmp_path / "plan.yaml").write_text(f"events:\n  E:\n    properties: {schema}\n")
+    with pytest.raises(PlanError, match=message):
+        load_plan(tmp_path / "plan.yaml")
+    ok = "events:\n  E:\n    properties: {$ref: '#/$defs/a', $defs: {a: {type: object}}}\n"
+    (tmp_path / "ok.yaml").write_text(ok)
+    assert load_plan(tmp_path / "ok.yaml")["events"]["E"]
+
+
 def test_a_deeply_nested_profile_site_map_or_script_is_one_line(tmp_path: Path) -> None:
     deep = "x = " + "[" * DEEP + "]" * DEEP + "\n"
     (tmp_path / "p").mkdir()
