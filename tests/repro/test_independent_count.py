@@ -10,11 +10,13 @@ with a 2xx answer while the trial ran. The two counts must agree trial by trial.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
 import json
 from collections.abc import Generator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -24,18 +26,37 @@ from harness.sites.snippet import SnippetProfile
 from harness.tools.repro import DEFAULT_LATENCY_MS, CellSpec, modes_of, run_cells
 
 TRIALS = 4
-COLLECTOR_PATHS = ("/v1/", "/beacon/v1/")  # the tracking API's paths (RudderStack's beacon one too)
+# the tracking API's paths (RudderStack's beacon one too, PostHog's capture paths at the harness's /posthog/)
+COLLECTOR_PATHS = ("/v1/", "/beacon/v1/", "/posthog/e/", "/posthog/i/v0/e/", "/posthog/batch/")
 
 
-def messages(body: str | None) -> list[dict[str, Any]]:
-    """Every message a request body carries: one message, or a ``batch`` of them."""
+def messages(body: bytes | None) -> list[dict[str, Any]]:
+    """Every message a request body carries: one message, a ``batch`` of them, or (PostHog) an array of events,
+    gzip or ``data=<base64>`` encoded; a PostHog event is read as analytics.js's type, event and userId."""
+    raw = body or b""
     try:
-        data = json.loads(body or "")
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        elif raw[:5] == b"data=":
+            raw = base64.b64decode(unquote(raw[5:].decode()))
+        data = json.loads(raw or b"null")
     except ValueError:
         return []
     if isinstance(data, dict) and isinstance(data.get("batch"), list):
-        return [m for m in data["batch"] if isinstance(m, dict)]
-    return [data] if isinstance(data, dict) else []
+        items = data["batch"]
+    else:
+        items = data if isinstance(data, list) else [data]
+    return [_plain(m) for m in items if isinstance(m, dict)]
+
+
+def _plain(message: dict[str, Any]) -> dict[str, Any]:
+    """A PostHog event (``event`` + ``properties``, no ``type``) as the fields this log compares."""
+    if "type" in message or not isinstance(message.get("properties"), dict):
+        return message
+    props = message["properties"]
+    kind = "identify" if message.get("event") in ("$identify", "$set") else "track"
+    return {"type": kind, "event": message.get("event"),
+            "userId": props.get("distinct_id") if props.get("$is_identified") or kind == "identify" else None}
 
 
 class RouteLog:
@@ -57,7 +78,7 @@ class RouteLog:
                     await route.abort()
                 return
             if 200 <= reply.status < 300:
-                mine.extend(messages(route.request.post_data))
+                mine.extend(messages(route.request.post_data_buffer))
             with contextlib.suppress(Exception):  # the page may be gone; the server has it
                 await route.fulfill(response=reply)
 
