@@ -758,6 +758,12 @@ def _run(argv: list[str] | None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except sqlite3.DatabaseError as exc:  # a damaged store file (--db): the store logged what to do, once
+        from harness.collecting.store import StoreDamaged
+
+        if not isinstance(exc, StoreDamaged):
+            click.echo(f"harness: store error: {exc}", err=True)
+        return 1
     return result if isinstance(result, int) else 0
 
 

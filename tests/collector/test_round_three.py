@@ -149,3 +149,16 @@ def test_item6_damage_found_at_the_first_read_error_stops_acknowledgements(
     read = client.get("/api/beacons?userId=u-3")
     assert read.status == 503 and read.body["reason"].startswith("store damaged: "), read.raw[:300]
     assert client.post("/v1/track", track()).status == 503
+
+
+def test_item6_the_cli_on_a_damaged_file_says_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "beacons.sqlite"
+    _damaged_store(db, "middle")
+    for command in (["beacons", "--user-id", "u-3", "--format", "json"], ["profiles"], ["lint"]):
+        done = subprocess.run([sys.executable, "-m", "harness", *command, "--db", str(db)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, (command, done.stderr[-2000:])
+        assert done.stderr.startswith("harness: store damaged: "), done.stderr
