@@ -126,11 +126,14 @@ class Api:
     ``global_name`` is the page global every call goes through (``identify``, ``track``, ``page``,
     ``group``, ``alias`` take analytics.js's arguments plus a callback); ``expressions`` are the rest
     (see :data:`API_DEFAULTS`), and ``missing`` names what the library does not have, with why.
+    ``script``: a file of the profile every test device runs before any page script (``[api] script``), e.g.
+    an adapter that gives a library without analytics.js's API that global on a site the harness does not serve.
     """
 
     global_name: str = DEFAULT_GLOBAL
     expressions: dict[str, str] = field(default_factory=lambda: dict(API_DEFAULTS))
     missing: dict[str, str] = field(default_factory=dict)
+    script: Path | None = None
 
     def js(self, name: str, *params: str) -> str:
         """A JS function ``(params) => value`` for one API entry; raises :class:`Unsupported` when missing."""
@@ -491,11 +494,16 @@ def _api(data: dict[str, Any], toml: Path) -> Api:
     if not isinstance(missing_section, dict):
         raise ProfileError(f"{toml}: [api.missing] must be a table of name = \"why\"")
     expressions = dict(API_DEFAULTS)
+    script = None
+    if "script" in section:
+        script = _inside(toml.parent, [p for p in str(section["script"]).split("/") if p])
+        if script is None or not _SEGMENT.match(script.name):
+            raise ProfileError(f"{toml}: [api] script {section['script']!r} is not a file of the profile folder")
     for key, value in section.items():
-        if key in ("global", "missing"):
+        if key in ("global", "missing", "script"):
             continue
         if key not in API_DEFAULTS:
-            raise ProfileError(f"{toml}: unknown [api] entry {key!r}; known: global, missing, "
+            raise ProfileError(f"{toml}: unknown [api] entry {key!r}; known: global, missing, script, "
                                f"{', '.join(sorted(API_DEFAULTS))}")
         expressions[key] = str(value)
     missing = {}
@@ -505,7 +513,7 @@ def _api(data: dict[str, Any], toml: Path) -> Api:
         if key in section:
             raise ProfileError(f"{toml}: [api] {key} is both given and listed in [api.missing]")
         missing[key] = str(why)
-    return Api(global_name, expressions, missing)
+    return Api(global_name, expressions, missing, script)
 
 
 def load_profile(name_or_path: str | None = None) -> SnippetProfile:

@@ -126,6 +126,8 @@ class Device:
         self.skew = timedelta(0)  # device clock minus wall clock
         observe_transport(context)  # how each beacon leaves the page: observed, not reported (collecting.transport)
         context.add_init_script(script=_COOKIE_SHIM_JS)
+        if profile.api.script is not None:  # the profile's adapter ([api] script), on any site
+            context.add_init_script(path=profile.api.script)
         if start is not None:
             self._set_skew(start.astimezone(UTC) - datetime.now(UTC))
         self.tab: Page = context.new_page()
