@@ -138,6 +138,8 @@ async def run_site_trial(browser: Any, site: SiteMap, interceptor: Interceptor, 
 
     try:
         await observe_async(context)
+        if library.api.script is not None:  # the profile's adapter ([api] script), as every test device runs it
+            await context.add_init_script(path=library.api.script)
         context.on("requestfailed", lambda request: ended(request, "failed"))
         context.on("requestfinished", lambda request: ended(request, "finished"))
         log.attach(context)

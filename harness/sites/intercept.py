@@ -168,7 +168,10 @@ class Interceptor:
         for vendor in self.vendors:
             tail = vendor.tail(url)
             if tail is not None:
-                return Decision(vendor.kind, vendor, "/" + tail.lstrip("/") if vendor.kind == "api" else tail)
+                if vendor.kind != "api":
+                    return Decision(vendor.kind, vendor, tail)
+                mount = (vendor.profile.intercept.get("mount") or ("/",))[0]  # [intercept] mount: "/posthog/"
+                return Decision("api", vendor, mount + tail.lstrip("/"))
         split = urlsplit(url)
         if any(fnmatch.fnmatch(split.netloc, pattern) for pattern in self.capture_hosts):
             return Decision("api", None, split.path + (f"?{split.query}" if split.query else ""))
@@ -234,7 +237,9 @@ class Interceptor:
 
     def forward(self, path: str, headers: dict[str, str], device: str) -> tuple[str, dict[str, str]]:
         """The collector URL and headers a captured request is replayed with (its own device id as cookie)."""
-        known = path.startswith(("/v1/", "/beacon/v1/"))  # the collector's paths (RudderStack's beacon one too)
+        mounts = tuple(m for v in self.vendors for m in v.profile.intercept.get("mount", ()))
+        # the collector's paths (RudderStack's beacon one too), and a profile's own mount (PostHog's /posthog/)
+        known = path.startswith(("/v1/", "/beacon/v1/", *mounts))
         target = self.harness_url.rstrip("/") + (path if known else "/v1/" + path.lstrip("/"))
         kept = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
         kept["cookie"] = f"{DEVICE_COOKIE}={device}"  # the vendor's cookies are not the harness's business

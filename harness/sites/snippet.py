@@ -646,9 +646,15 @@ def _intercept(data: dict[str, Any], toml: Path) -> dict[str, tuple[str, ...]]:
             raise ProfileError(f"{toml}: [intercept] {kind} must be a list of URL prefixes such as "
                                f"\"https://cdn.example.com/\"")
         out[kind] = tuple(values)
-    unknown = sorted(set(section) - {"cdn", "api"})
+    mount = section.get("mount")  # where the harness answers the api hosts (their path kept), e.g. "/posthog/"
+    if mount is not None:
+        if not (isinstance(mount, str) and mount.startswith("/") and mount.endswith("/") and len(mount) > 2
+                and all(_SEGMENT.match(p) for p in mount.strip("/").split("/"))):
+            raise ProfileError(f"{toml}: [intercept] mount must be a harness path such as \"/posthog/\"")
+        out["mount"] = (mount,)
+    unknown = sorted(set(section) - {"cdn", "api", "mount"})
     if unknown:
-        raise ProfileError(f"{toml}: [intercept] has unknown key(s) {', '.join(unknown)}; known: cdn, api")
+        raise ProfileError(f"{toml}: [intercept] has unknown key(s) {', '.join(unknown)}; known: cdn, api, mount")
     return out
 
 

@@ -670,6 +670,8 @@ def _preflight(request: pytest.FixtureRequest, site: SiteMap, profile: SnippetPr
     browser = request.getfixturevalue("browser")
     interceptor = _interceptor(request.config, server, site)
     context = interceptor.attach(browser.new_context(service_workers="block"))
+    if profile.api.script is not None:  # the profile's adapter ([api] script), as every device runs it
+        context.add_init_script(path=profile.api.script)
     page = context.new_page()
     problem = ""
     try:

@@ -59,13 +59,17 @@ VENDORS = {  # vendor -> (site map, profile, library name the payload carries, C
     "segment": (SITE_MAP, "analytics-next", "analytics.js", {"cdn.segment.com"}, "api.segment.io"),
     "rudderstack": (SITE_MAP.with_name("sitemap-rudderstack.toml"), "rudderstack", "RudderLabs JavaScript SDK",
                     {"cdn.rudderlabs.com", "api.rudderstack.com"}, "acmenotes.dataplane.rudderstack.com"),
+    # PostHog: array.js and its remote config from the asset host; /e/ and /flags/ on the ingestion host
+    "posthog": (SITE_MAP.with_name("sitemap-posthog.toml"), "posthog", "web", {"us-assets.i.posthog.com"},
+                "us.i.posthog.com"),
 }
 
 
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
 def test_no_request_leaves_loopback_and_the_vendor_is_answered_by_the_harness(vendor: str, new_context,
                                                                               harness_server, beacons) -> None:
-    """Segment's and RudderStack's stock embeds: their CDN, control plane and data plane answered by the harness."""
+    """Segment's, RudderStack's and PostHog's stock embeds: their CDN, control plane and data plane answered by
+    the harness."""
     site_map, profile_name, library_name, cdn_hosts, data_plane = VENDORS[vendor]
     with ForeignSite(vendor=vendor) as acme:
         site = load_site_map(site_map).with_url(acme.url)
