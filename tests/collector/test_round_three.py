@@ -196,3 +196,52 @@ def test_item4_the_indexed_user_id_filter_finds_exactly_what_a_scan_finds(tmp_pa
         assert [r["messageId"] for r in found] == expected and total == len(expected), want
         assert [r["messageId"] for r in store.page(userId=want, limit=3)[0]] == expected[-3:], want
     store.close()
+
+
+# ---- item 3: stalled stream subscribers hold no private copies -------------------------------------------------
+def test_item3_a_flush_is_shared_blocks_taken_one_at_a_time() -> None:
+    """A stalled writer pinned a private join of its whole queue (up to 4 MB) in its transport, per subscriber."""
+    import asyncio
+
+    from harness.collecting import stream
+
+    block_bytes = getattr(stream, "BLOCK_BYTES", 64 * 1024)
+
+    async def scenario() -> None:
+        hub = stream.Hub(BeaconStore())
+        first, second = hub.join(None), hub.join(None)
+        assert first is not None and second is not None
+        frames = [stream.frame("beacon", '"' + "x" * 30_000 + '"', str(i)) for i in range(16)]  # 480 KB
+        hub._frames = list(frames)
+        hub._flush()
+        assert first.dropped is None, "one flush always fits an empty queue"
+        taken = []
+        while True:
+            first.wake.clear()
+            block = first.take()
+            if not block:
+                break
+            taken.append(block)
+            assert len(block) <= block_bytes + 31_000
+            assert first.wake.is_set() == bool(first.blocks), "woken again while blocks wait"
+        assert b"".join(taken) == b"".join(frames)
+        assert second.take() is taken[0], "the block is shared, not copied per subscriber"
+        hub.leave(first)
+        hub.leave(second)
+
+    asyncio.run(scenario())
+
+
+def test_item3_stalled_subscribers_do_not_hold_the_servers_memory() -> None:
+    """64 subscribers that never read, three bursts of 3.8 MB: the server grew by ~240 MB and kept it."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "benchmarks.sse_stalled", "--subscribers", "64", "--bursts", "3"],
+                          cwd=root, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert seen["peak_mb"] - seen["start_mb"] < 120, seen
+    assert seen["after_mb"] - seen["start_mb"] < 60, seen
