@@ -264,6 +264,7 @@ class Analysis:
     """
 
     KINDS = 64  # distinct queries remembered (profile pages differ by their parameters)
+    MAX_BYTES = 64 * 1024 * 1024  # ... and their text in total: one page of big messages was 151 MB (issue 29)
 
     def __init__(self) -> None:
         self._done: dict[str, tuple[Any, str, float, float]] = {}  # kind -> (version, JSON, finished, took)
@@ -283,9 +284,11 @@ class Analysis:
             running = self._running[kind] = asyncio.ensure_future(asyncio.to_thread(timed))
             running.add_done_callback(lambda _: self._running.pop(kind, None))
             text, took = await asyncio.shield(running)
-            if len(self._done) >= self.KINDS and kind not in self._done:
+            self._done.pop(kind, None)
+            if len(text) <= self.MAX_BYTES // 2:  # a bigger answer is sent, not kept
+                self._done[kind] = (version, text, loop.time(), took)
+            while len(self._done) > self.KINDS or sum(len(d[1]) for d in self._done.values()) > self.MAX_BYTES:
                 self._done.pop(next(iter(self._done)))  # the oldest query asked
-            self._done[kind] = (version, text, loop.time(), took)
             return text
         return (await asyncio.shield(running))[0]
 

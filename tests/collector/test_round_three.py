@@ -245,3 +245,23 @@ def test_item3_stalled_subscribers_do_not_hold_the_servers_memory() -> None:
     seen = json.loads(done.stdout)
     assert seen["peak_mb"] - seen["start_mb"] < 120, seen
     assert seen["after_mb"] - seen["start_mb"] < 60, seen
+
+
+def test_item3_remembered_answers_are_bounded_in_bytes() -> None:
+    """Every distinct /api/profiles query's answer was kept as text (64 kinds, one was 151 MB)."""
+    import asyncio
+
+    from harness.inspection.api import Analysis
+
+    limit = getattr(Analysis, "MAX_BYTES", 64 * 1024 * 1024)
+
+    async def scenario() -> int:
+        answers = Analysis()
+        for kind in range(12):
+            text = await answers.get(f"profiles {kind}", (0, kind), False, lambda: "x" * (limit // 5))
+            assert len(text) == limit // 5
+        huge = await answers.get("profiles huge", (0, 99), False, lambda: "y" * limit)
+        assert len(huge) == limit, "a big answer is still sent"
+        return sum(len(done[1]) for done in answers._done.values())
+
+    assert asyncio.run(scenario()) <= limit
