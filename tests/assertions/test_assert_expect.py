@@ -32,12 +32,13 @@ def test_expect_miss_lists_near_misses_with_differing_fields(new_device, beacons
         beacons.expect("track", "Product Added", timeout=0.3, properties={"product_id": "p2", "price": 4.0})
     text = str(caught.value)
     assert "expected 1 message(s) matching type='track', event='Product Added', properties.product_id='p2'" in text
-    assert "found 0 among 2 captured" in text
+    # the page and the track call, and what else the library sends on its own (PostHog: $autocapture, $pageleave)
+    assert re.search(r"found 0 among \d+ captured", text), text
     lines = text.split("Closest captured messages:\n", 1)[1].splitlines()
     assert re.match(r"  #\d+ track 'Product Added' .*\[2 of 4 fields match\]$", lines[0]), lines[0]
     assert lines[1].strip() == "properties.product_id: expected 'p2', got 'p1'"
     assert lines[2].strip() == "properties.price: expected 4.0, got 12.5"
-    assert "page " in lines[3] and "[0 of 4 fields match]" in lines[3]
+    assert any("page " in line and "[0 of 4 fields match]" in line for line in lines[3:]), lines
 
 
 def test_expect_count_waits_for_all(new_device, beacons) -> None:
@@ -46,7 +47,7 @@ def test_expect_count_waits_for_all(new_device, beacons) -> None:
     for _ in range(2):
         device.tab.click("#add-to-cart")
     assert len(beacons.expect(event="Product Added", count=2)) == 2
-    with pytest.raises(AssertionError, match=r"found 2 among 3 captured\.\nMatching:"):
+    with pytest.raises(AssertionError, match=r"found 2 among \d+ captured\.\nMatching:"):
         beacons.expect(event="Product Added", count=3, timeout=0.3)
 
 

@@ -13,6 +13,7 @@ import re
 import pytest
 from assertions_support import captured, shop_url
 
+from harness.testing import measured
 from harness.testing.capture import Beacons
 from harness.testing.device import Device
 
@@ -37,6 +38,13 @@ def assert_one_identity(beacons: Beacons, anonymous_id: str | None, timeout: flo
     assert not [f for f in beacons.lint() if f.rule == "two-anonymous-ids-one-device"]
 
 
+@pytest.mark.differs("posthog", reason="identified on app.shop.test, the next page on www.shop.test is anonymous "
+                     "again: www's own localStorage record (written on the earlier visit) wins over the shared "
+                     "cookie unless cookieWinsOnConflict is on, which posthog-js enables only for defaults "
+                     ">= 2026-08-29 (the profile's embed uses 2025-11-30)",
+                     issue="https://github.com/PostHog/posthog-js/blob/9b2a1b18db64f9f6b331cbded543c5ead3ccf0cb/"
+                           "packages/browser/src/posthog-core.ts#L238 (cookieWinsOnConflict by defaults date; "
+                           "posthog-persistence.ts#L228 the localStorage+cookie merge)")
 def test_one_identity_across_subdomains(new_device, harness_server, beacons) -> None:
     device = new_device("desktop")
     on_www, on_app = browse_www_then_app(device, harness_server, beacons)
@@ -46,9 +54,12 @@ def test_one_identity_across_subdomains(new_device, harness_server, beacons) -> 
     assert_one_identity(beacons, on_www)
 
     device.identify("97980cfea0067", {"email": "peter@initech.example"})  # sign in on app ...
+    before = beacons.mark()
     device.visit(f"{shop_url(harness_server, 'www')}/products/p1")  # ... still known on www
-    beacons.expect(type="page", userId="97980cfea0067", anonymousId=on_www,
-                   context__page__url=re.compile(r"^http://www\."))
+    [page] = beacons.wait_for(type="page", since=before)
+    assert re.match(r"^http://www\.", page["context"]["page"]["url"]) and page["anonymousId"] == on_www, page
+    measured(page["userId"] == "97980cfea0067",
+             f"signed in on app.shop.test, the next page on www.shop.test carries userId {page['userId']!r}")
     [person] = beacons.profiles()
     assert person.user_ids == ["97980cfea0067"] and person.anonymous_ids == [on_www]
 
@@ -68,5 +79,5 @@ def test_host_only_cookies_split_the_person(device_on, hostonly_server) -> None:
     assert "moving www.shop.test -> app.shop.test (host-only id cookie?)" in finding.message
     assert "parent domain" in finding.fix
 
-    with pytest.raises(AssertionError, match=r"found 1 among 2 captured"):  # passes for intilery, fails here
+    with pytest.raises(AssertionError, match=r"found 1 among \d+ captured"):  # passes for intilery, fails here
         assert_one_identity(beacons, on_www, timeout=0.5)

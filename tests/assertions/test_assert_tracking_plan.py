@@ -9,6 +9,8 @@ from datetime import datetime
 import pytest
 from assertions_support import captured
 
+from harness.testing import measured
+
 
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -57,6 +59,11 @@ def test_violating_messages_are_stored_and_flagged(plan_server, device_on) -> No
     assert f"in #{signed_up['_meta']['seq']} track 'Signed Up'" in text
 
 
+@pytest.mark.differs("posthog", reason="posthog-js's stock config sends events of its own, $autocapture on every "
+                     "click and $pageleave on every page left, which the site's tracking plan does not list",
+                     issue="https://github.com/PostHog/posthog-js/blob/9b2a1b18db64f9f6b331cbded543c5ead3ccf0cb/"
+                           "packages/browser/src/posthog-core.ts#L1225-L1247 ($pageleave on pagehide; autocapture: "
+                           "true in defaultConfig)")
 def test_the_sample_site_conforms_to_its_plan(plan_server, device_on) -> None:
     """Every call the shop makes on a full walk (browse, cart, checkout, sign-up, offer) is in the plan."""
     beacons = captured(plan_server)
@@ -83,6 +90,8 @@ def test_the_sample_site_conforms_to_its_plan(plan_server, device_on) -> None:
     beacons.expect(event="Offer Viewed")
     beacons.expect(event="Offer Clicked")
 
+    unplanned = sorted({v.event for v in beacons.violations() if v.rule == "unplanned-event"})
+    measured(not unplanned, f"events the library sent that the plan does not list: {unplanned}")
     assert beacons.violations() == []
     beacons.assert_no_violations()
     assert get_json(f"{plan_server.base_url}/api/violations") == {"violations": [], "plan": True}
