@@ -17,6 +17,7 @@ import ipaddress
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -288,17 +289,19 @@ def claim(path: Path, test_id: str, claims: Path) -> None:
     __tracebackhide__ = True
     claims.mkdir(parents=True, exist_ok=True)
     marker = claims / hashlib.sha256(str(path.resolve()).encode()).hexdigest()
+    # the marker appears whole or not at all (a hard link of a written file): a worker never reads it half-made
+    draft = claims / f"{marker.name}.{os.getpid()}.{threading.get_ident()}"
+    draft.write_text(test_id, encoding="utf-8")
     try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(draft, marker)
     except FileExistsError:
         owner = marker.read_text(encoding="utf-8")
         if owner != test_id:
             raise SnapshotCollision(
                 f"--snapshot-update: {test_id} and {owner} both write {path}; nothing was written for {test_id}: "
                 "give one of them another snapshot name") from None
-        return
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(test_id)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def check(name: str, messages: list[Record], *, directory: Path | None = None, update: bool = False,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.keys import Config
+from harness.resources import npm_modules
 from harness.server import HarnessServer
 from harness.sites.snippet import ProfileError, load_profile
 
@@ -264,7 +265,7 @@ def test_bundled_profiles_load() -> None:
     assert nxt.library == "analytics-next" and nxt.library_version == "1.84.3"
     served = nxt.serve("analytics.js/v1/some-key/analytics.min.js")
     assert served is not None and served.file is not None and served.file.name == "standalone.js"
-    assert os.sep + "profiles-npm" + os.sep in str(served.file), "from the npm lockfile install, not vendored"
+    assert served.file.is_relative_to(npm_modules()), "from the npm lockfile install (harness install), not vendored"
 
 
 def test_rudderstack_is_its_own_cdn_and_control_plane() -> None:
@@ -275,7 +276,7 @@ def test_rudderstack_is_its_own_cdn_and_control_plane() -> None:
     assert entry is not None and entry.file is not None and entry.file.parent.name == "rudderstack"
     sdk = rs.serve("v3/modern/npm/modern/bundled/esm/index.mjs")
     assert sdk is not None and sdk.file is not None
-    assert os.sep + "profiles-npm" + os.sep + "node_modules" + os.sep + "@rudderstack" in str(sdk.file)
+    assert sdk.file.is_relative_to(npm_modules() / "@rudderstack" / "analytics-js"), sdk.file
     config = rs.serve("sourceConfig/")
     assert config is not None and config.route is not None
     doc = json.loads(rs.render_route(config.route, write_key="wk-9", params={}))
