@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts.
 QUIET_FLAGS: list[str] = [
@@ -99,6 +101,29 @@ def launch_args(headless: bool = True, extra_args: list[str] | None = None) -> d
         "headless": headless,
     }
     return args
+
+
+def resolver_rules(maps: Iterable[str] = (), sealed_to: Iterable[str] | None = None) -> str:
+    """One ``--host-resolver-rules`` flag (Chromium reads only one): ``maps`` (``"*.shop.test 127.0.0.1"``),
+    and with ``sealed_to`` every other host name resolves nowhere (``~NOTFOUND``) but those hosts and
+    loopback. The seal is what stops a request Playwright's routes never see (a sendBeacon made as the page
+    is left) from reaching a vendor's real host: it fails at the name, on this machine."""
+    rules = [f"MAP {rule}" for rule in maps]
+    if sealed_to is not None:
+        rules.append("MAP * ~NOTFOUND")
+        keep = ["localhost", "127.0.0.1", "[::1]", *sealed_to]
+        rules += [f"EXCLUDE {host}" for host in dict.fromkeys(h for h in keep if h)]
+    return "--host-resolver-rules=" + ", ".join(rules)
+
+
+def seal_hosts(*urls_or_hosts: str) -> list[str]:
+    """Host names (patterns allowed, ports dropped) from URLs or ``allow`` entries, for :func:`resolver_rules`."""
+    hosts = []
+    for item in urls_or_hosts:
+        host = urlsplit(item).hostname if "://" in item else item.rsplit(":", 1)[0] if item.count(":") == 1 else item
+        if host:
+            hosts.append(host)
+    return hosts
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -265,7 +265,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
                run: str) -> tuple[list[Cell], Interceptor]:
     from playwright.async_api import async_playwright
 
-    from harness.browser import launch_args
+    from harness.browser import launch_args, resolver_rules, seal_hosts
 
     interceptor = Interceptor(harness_url=server.base_url, site_url=site.url, vendors=vendor_hosts(_profiles(library)),
                               capture_hosts=tuple(capture_hosts), allow=site.allow)
@@ -276,7 +276,8 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
     cells: list[Cell] = []
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(**launch_args(headless=headless))
+            sealed = resolver_rules(sealed_to=seal_hosts(site.url, *site.allow, server.base_url))
+            browser = await pw.chromium.launch(**launch_args(headless=headless, extra_args=[sealed]))
             gate = asyncio.Semaphore(max(1, parallel))
             try:
                 for latency in latencies:

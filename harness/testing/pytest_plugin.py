@@ -284,7 +284,11 @@ def _harness_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig:
     remote = pytestconfig.getoption("--browser-ws")
     # a remote browser reaches the harness (and its *.shop.test names) on --harness-host
     target = pytestconfig.getoption("--harness-host") if remote else "127.0.0.1"
-    extra = [f"--host-resolver-rules=MAP *.shop.test {target}"]
+    site = _setup(pytestconfig).site
+    # with --site-url, every host name but the site's, its allowed ones and the harness's resolves nowhere:
+    # what the routes cannot see (a beacon sent as the page is left) cannot leave the machine either
+    sealed = browser_mod.seal_hosts(site.url, *site.allow, target) if site is not None else None
+    extra = [browser_mod.resolver_rules([f"*.shop.test {target}"], sealed)]
     if args.get("channel"):
         return args  # the user picked a branded channel
     if remote:

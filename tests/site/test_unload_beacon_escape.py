@@ -11,8 +11,10 @@ Measured besides: on the shop (no interception) every page left delivers posthog
 sendBeacon to the collector; through interception none arrives, while each page left opens TLS connections
 (ClientHello) to us.i.posthog.com, and a sendBeacon made while the page stays is intercepted as it should be.
 The same trips the repro on a site: those beacons never reach the collector, so a posthog site's ready
-sign-ups read as lost. (A DNS-level seal, e.g. Chromium's ``--host-resolver-rules`` sending every host but the
-site, the harness and the allowed ones nowhere, would close it.)
+sign-ups read as lost. Site mode (pytest --site-url, harness browse, the repro on a site) now seals the
+browser's resolver (every host name but the site's, the allowed ones and the harness's resolves nowhere), so
+such a beacon fails at the name instead of leaving the machine (tests/site/test_sealed_browser.py); the routes
+still do not see it, so the harness does not capture it either: this test stays a strict xfail until they do.
 """
 
 from __future__ import annotations
