@@ -131,37 +131,6 @@ addEventListener('pagehide', () => navigator.sendBeacon('http://escape.localhost
 </script></body>"""
 
 
-@pytest.fixture
-def sink() -> Generator[tuple[int, list[float]], None, None]:
-    """A local socket behind a host name Chromium resolves to loopback by itself (``*.localhost``): a
-    connection to it is a request that went around the routes to "the network"."""
-    import socket
-    import time
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(20)
-    server.settimeout(0.2)
-    hits: list[float] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            hits.append(time.monotonic())
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], hits
-    stop.set()
-    thread.join(2)
-    server.close()
-
-
 def _leave_pages(launch: dict, site_url: str, harness_url: str, playwright) -> Interceptor:
     browser = playwright.chromium.launch(**launch)
     try:

@@ -19,11 +19,7 @@ still do not see it, so the harness does not capture it either: this test stays 
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -35,34 +31,6 @@ from harness.sites.snippet import load_profile
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "fixtures" / "foreign_site"))
 from app import ForeignSite  # noqa: E402  (the fixture site is not a package)
-
-
-@pytest.fixture
-def sink() -> Generator[tuple[int, list[float]], None, None]:
-    """A local TCP socket standing in for the vendor's real host: the time of every connection it accepts."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen(50)
-    server.settimeout(0.2)
-    hits: list[float] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            hits.append(time.time())
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], hits
-    stop.set()
-    thread.join(2)
-    server.close()
 
 
 @pytest.mark.xfail(strict=True, reason="a sendBeacon sent on pagehide bypasses Playwright's routes and reaches "
