@@ -30,7 +30,16 @@ from harness.identity.matrix import DECLARED
 from harness.keys import Config
 from harness.server import HarnessServer, is_loopback
 from harness.sites.intercept import Interceptor, vendor_hosts
-from harness.sites.sitemap import SHOP_MAP, MissingFlow, People, Person, SiteMap, SiteMapError, load_site_map
+from harness.sites.sitemap import (
+    SHOP_MAP,
+    MissingFlow,
+    People,
+    Person,
+    SiteMap,
+    SiteMapError,
+    load_site_map,
+    new_run_id,
+)
 from harness.sites.snippet import DEFAULT_PROFILE, ProfileError, SnippetProfile, library_mismatch, load_profile
 from harness.sites.steps import StepFailed, ready_script, run_steps
 from harness.testing.capture import Beacons
@@ -748,8 +757,11 @@ def _shop_only(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def harness_people() -> People:
     """The session's people: every sign-up is a new person (``harness+<run>-<n>@example.test``), unique
-    across xdist workers (each worker's run id is its own)."""
-    return People()
+    across xdist workers: each worker's run id is its own, and a run id pinned with ``HARNESS_RUN_ID`` gets
+    the worker's name (``gw0``) appended."""
+    run = new_run_id()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return People(f"{run}{worker}" if os.environ.get("HARNESS_RUN_ID") else run)
 
 
 @pytest.fixture

@@ -115,3 +115,22 @@ def test_a_browse_script_is_toml_or_the_short_form_with_the_same_steps() -> None
         parse_script("fill #q\n")
     with pytest.raises(StepError, match="No closing quotation"):
         parse_script("click 'unclosed\n")
+
+
+def test_a_pinned_run_id_stays_unique_per_xdist_worker(tmp_path: Path) -> None:
+    """HARNESS_RUN_ID pins the run's id; every xdist worker still makes its own people (gw0, gw1 ...)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "test_people.py").write_text(
+        "def test_people(harness_people):\n    print('EMAIL', harness_people.next().email)\n")
+    emails = []
+    for worker in ("gw0", "gw1"):
+        env = {**os.environ, "HARNESS_RUN_ID": "pinned", "PYTEST_XDIST_WORKER": worker}
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:xdist",
+                               "-p", "no:randomly", "test_people.py"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:]
+        emails += [line.split()[1] for line in done.stdout.splitlines() if line.startswith("EMAIL")]
+    assert emails == ["harness+pinnedgw0-1@example.test", "harness+pinnedgw1-1@example.test"], emails
