@@ -116,6 +116,7 @@ def test_a_differs_table_is_read(tmp_path: Path) -> None:
 
 def test_a_site_mode_wait_reports_the_time_it_waited(tmp_path: Path) -> None:
     """With interception the wait is a pump loop; its timeout said "waited 0.0s" (the store's last look)."""
+    import threading
     import time
 
     from harness.collecting.store import BeaconStore, WaitTimeout
@@ -124,7 +125,9 @@ def test_a_site_mode_wait_reports_the_time_it_waited(tmp_path: Path) -> None:
     store = BeaconStore(":memory:")
     try:
         captured = Beacons(store)
-        captured.pump = lambda seconds: time.sleep(min(seconds, 0.1)) or True  # a browser with nothing to deliver
+        # a browser with nothing to deliver: pump blocks on a request that never finishes, as Playwright's does
+        never_finishes = threading.Event()
+        captured.pump = lambda seconds: never_finishes.wait(min(seconds, 0.1)) or True
         started = time.monotonic()
         with pytest.raises(WaitTimeout) as caught:
             captured.wait_for(type="page", timeout=0.6)
