@@ -65,7 +65,7 @@ from harness.experiments.experiment import (
 )
 from harness.sites.intercept import WEBSOCKET_REFUSED, Interceptor, vendor_hosts
 from harness.sites.sitemap import Person, SiteMap
-from harness.sites.snippet import SnippetProfile, available, load_profile
+from harness.sites.snippet import SnippetProfile
 from harness.sites.steps import ready_script, run_steps_async
 
 FLOW = "site"
@@ -252,12 +252,6 @@ async def _deliver(method: str, url: str, headers: Mapping[str, str], body: byte
         await reply.read()
 
 
-def _profiles(library: SnippetProfile) -> list[SnippetProfile]:
-    """The user's profile first: it wins every vendor host it declares over the bundled ones."""
-    found = [load_profile(name) for name in available() if name not in ("none", library.name)]
-    return [library, *found]
-
-
 async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Sequence[str], latencies: Sequence[int],
                trials: int | None, parallel: int, headless: bool, expected: Sequence[Expected],
                capture_hosts: Sequence[str], progress: Callable[[str, int, int], None] | None, window_s: float,
@@ -267,7 +261,7 @@ async def _run(server: Any, site: SiteMap, library: SnippetProfile, submits: Seq
 
     from harness.browser import launch_args, resolver_rules, seal_hosts
 
-    interceptor = Interceptor(harness_url=server.base_url, site_url=site.url, vendors=vendor_hosts(_profiles(library)),
+    interceptor = Interceptor(harness_url=server.base_url, site_url=site.url, vendors=vendor_hosts(preferred=library),
                               capture_hosts=tuple(capture_hosts), allow=site.allow)
     watch = SiteWatch(asyncio.get_running_loop(), expected)
     unsubscribe = server.store.subscribe(watch.listener)

@@ -74,8 +74,9 @@ def vendor_hosts(profiles: Iterable[SnippetProfile] | None = None,
     bundled ones, each group in the given order. So a user's own build claiming ``cdn.segment.com`` is
     served, not the bundled analytics-next.
     """
-    if profiles is None:
-        profiles = [load_profile(name) for name in available() if name != "none"]
+    if profiles is None:  # every bundled profile (the preferred one's name once: its own copy)
+        skip = {"none", preferred.name if preferred is not None else "none"}
+        profiles = [load_profile(name) for name in available() if name not in skip]
     given = list(profiles)
     if preferred is not None and not any(p is preferred for p in given):
         given.insert(0, preferred)

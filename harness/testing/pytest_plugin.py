@@ -708,10 +708,7 @@ def _preflight(request: pytest.FixtureRequest, site: SiteMap, profile: SnippetPr
 def _interceptor(config: pytest.Config, server: HarnessServer, site: SiteMap) -> Interceptor:
     """The vendor stand-in for one test's contexts: the session's profiles' vendor hosts, the map's allow."""
     setup = _setup(config)
-    profiles = [load_profile(name) for name in _bundled_names()]
-    if server.profile.name not in {p.name for p in profiles}:
-        profiles.append(server.profile)
-    hosts = vendor_hosts(profiles, preferred=server.profile)  # the selected profile wins every host it declares
+    hosts = vendor_hosts(preferred=server.profile)  # the bundled ones; the selected profile wins every host it declares
     return Interceptor(harness_url=server.base_url, site_url=site.url, vendors=hosts,
                        capture_hosts=setup.capture_hosts, write_key=server.config.write_key or "harness-dev-key",
                        allow=site.allow)
@@ -736,12 +733,6 @@ def interception(pytestconfig: pytest.Config, harness_server: HarnessServer, sit
 
 _INTERCEPTOR = pytest.StashKey[Interceptor]()
 BLOCKED_PROPERTY = "harness_blocked"  # per test: host -> blocked requests (summed in the terminal summary)
-
-
-def _bundled_names() -> list[str]:
-    from harness.sites.snippet import available
-
-    return [name for name in available() if name != "none"]
 
 
 @pytest.fixture(autouse=True)

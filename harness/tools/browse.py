@@ -32,7 +32,7 @@ import click
 from harness.collecting.transport import observe
 from harness.sites.intercept import Interceptor, vendor_hosts
 from harness.sites.sitemap import MissingFlow, People, SiteMap, SiteMapError, load_site_map, submit_form
-from harness.sites.snippet import ProfileError, SnippetProfile, available, load_profile
+from harness.sites.snippet import ProfileError, SnippetProfile, load_profile
 from harness.sites.steps import FLOWS, Step, StepError, StepFailed, parse_script, ready_script, run_steps
 from harness.tools.cli import HarnessError
 
@@ -72,7 +72,6 @@ def browse(site_url: str, site_map: str | None, server: str, capture_hosts: tupl
         text = Path(script).read_text() if script else DEFAULT_STEPS.format(landing=site.landing, second=site.second)
         steps = parse_script(text)
         library = load_profile(snippet or site.library or "analytics-next")
-        profiles = _profiles(library)
     except StepError as exc:
         raise HarnessError(f"{script}: {exc}" if script else str(exc)) from None
     except (SiteMapError, ProfileError, ValueError, OSError) as exc:
@@ -83,7 +82,7 @@ def browse(site_url: str, site_map: str | None, server: str, capture_hosts: tupl
         raise HarnessError(f"no harness at {server} ({exc}); start `harness serve` first") from None
     headed = not headless and not script and bool(os.environ.get("DISPLAY"))
     interceptor = Interceptor(harness_url=server, site_url=site.url,
-                              vendors=vendor_hosts(profiles, preferred=library), capture_hosts=capture_hosts,
+                              vendors=vendor_hosts(preferred=library), capture_hosts=capture_hosts,
                               allow=site.allow)
     failure: str | None = None
     try:
@@ -132,12 +131,6 @@ def _summary(server: str, before: dict[str, int], site_url: str, interceptor: In
                f"captured {sum(summary['captured'].values())}, served {sum(summary['served'].values())} vendor "
                f"file(s), blocked {sum(summary['blocked'].values())} request(s)"
                + (f" ({', '.join(sorted(summary['blocked']))})" if summary["blocked"] else ""))
-
-
-def _profiles(library: SnippetProfile) -> list[SnippetProfile]:
-    """The chosen library first, so its vendor hosts win; then the other bundled profiles."""
-    others = [load_profile(name) for name in available() if name not in ("none", library.name)]
-    return [library, *others]
 
 
 def _run_steps(tab: Any, site: SiteMap, steps: list[Step], library: SnippetProfile) -> None:
