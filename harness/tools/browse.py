@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def _run_steps(tab: Any, site: SiteMap, steps: list[Step], library: SnippetProfi
     """Run the steps on ``tab`` (a Playwright page); signup/login/logout walk the site map's forms, as a new
     person each sign-up (login: the account the sign-up made)."""
     people = People()
-    person = people.next()
+    person = people.next()  # the account a login uses: the last sign-up's (its userId once the site made one)
     ready = ready_script(library)
     for step in steps:
         if step.action not in FLOWS:
@@ -149,6 +150,8 @@ def _run_steps(tab: Any, site: SiteMap, steps: list[Step], library: SnippetProfi
             form = site.require(step.action)
         except MissingFlow as exc:
             raise HarnessError(f"step {step.action}: {exc} (pass --site-map)") from None
+        if step.action == "signup":
+            person = people.next()  # a second sign-up is another person: a site may refuse the same e-mail twice
         made = submit_form(tab, site.url, form, person, site.before, ready)
         if step.action == "signup" and made:
-            person = type(person)(person.name, person.email, person.n, made, person.run)
+            person = replace(person, user_id=made)

@@ -55,3 +55,23 @@ def test_a_blocked_first_party_api_is_named_and_allow_lets_it_through(tmp_path: 
     assert allowed.returncode == 0 and "1 passed" in allowed.stdout, allowed.stdout[-3000:]
     after = allowed.stdout.partition("hosts blocked by the harness")[2]
     assert "api.localhost" not in after, after
+
+
+@pytest.mark.long(12)
+def test_browse_signs_up_a_new_person_each_time_and_logs_in_as_the_last(harness_server, beacons,
+                                                                       tmp_path: Path) -> None:
+    """Ledgerly refuses a second account with the same e-mail: browse's second sign-up is another person (it
+    was the same one, and the walk timed out on the 409), and login uses the account the last sign-up made."""
+    script = tmp_path / "walk.txt"
+    script.write_text("goto /\nsignup\nlogout\nsignup\nlogin\n")
+    with serve("cross_origin") as site:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "browse", "--site-url", site.url, "--site-map",
+             str(site_map("cross_origin")), "--server", harness_server.base_url, "--script", str(script)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    identifies = beacons.wait_for(type="identify", count=3)
+    emails = [b["traits"].get("email") for b in identifies if b.get("traits")]
+    assert len(set(b["userId"] for b in identifies)) == 2, [b["userId"] for b in identifies]
+    assert identifies[-1]["userId"] == identifies[-2]["userId"], "login identifies the second sign-up's account"
+    assert len(set(emails)) >= 2, emails
